@@ -1,0 +1,114 @@
+import type { AwardFilters, RankedBid } from './ranking';
+import type { AwardMode, ContractStatus, FailureReason, PaymentStatus } from './statuses';
+import type { Weights } from './weights';
+
+// Shapes exchanged between the API, the contract workflow and its activities. Times are ISO
+// strings so they survive Temporal's JSON payloads unchanged.
+
+export interface ContractInput {
+  contractId: string;
+  userId: string;
+  intent: string;
+  context: Record<string, unknown>;
+  requiredCapabilities: string[];
+  rewardCents: number;
+  currency: string;
+  awardMode: AwardMode;
+  filters: AwardFilters;
+  weights: Weights;
+  biddingWindowSeconds: number;
+  deliveryWindowSeconds: number;
+  reviewWindowSeconds: number;
+  awardWindowSeconds: number;
+}
+
+export interface BidRequest {
+  agentId: string;
+  priceCents: number;
+  etaSeconds: number;
+  confidence: number;
+  message?: string;
+  /** An agent that already bid must say it replaces its bid. */
+  replace?: boolean;
+}
+
+export interface BidView {
+  bidId: string;
+  agentId: string;
+  priceCents: number;
+  etaSeconds: number;
+  confidence: number;
+  message: string | null;
+  revision: number;
+  submittedAt: string;
+}
+
+export interface Award {
+  bidId: string;
+  agentId: string;
+  priceCents: number;
+  etaSeconds: number;
+  mode: AwardMode;
+  score: number | null;
+  ranking: RankedBid[];
+  awardedAt: string;
+}
+
+export interface DeliveryRequest {
+  agentId: string;
+  output: unknown;
+}
+
+export interface DeliveryView {
+  deliveryId: string;
+  agentId: string;
+  bidId: string;
+  attempt: number;
+  output: unknown;
+  deliveredAt: string;
+}
+
+export interface Review {
+  decision: 'accepted' | 'rejected';
+  rating: number | null;
+  comment: string | null;
+  reason: string | null;
+  /** True when the review window passed in silence. */
+  automatic: boolean;
+  reviewedAt: string;
+}
+
+export interface PaymentView {
+  paymentIntentId: string;
+  amountCents: number;
+  status: PaymentStatus;
+}
+
+export interface ContractState {
+  contractId: string;
+  userId: string;
+  status: ContractStatus;
+  intent: string;
+  rewardCents: number;
+  currency: string;
+  awardMode: AwardMode;
+  biddingOpen: boolean;
+  biddingDeadline: string;
+  awardDeadline: string | null;
+  deliveryDeadline: string | null;
+  reviewDeadline: string | null;
+  bids: BidView[];
+  award: Award | null;
+  payment: PaymentView | null;
+  delivery: DeliveryView | null;
+  review: Review | null;
+  failureReason: FailureReason | null;
+  statusDetail: string | null;
+  closedAt: string | null;
+}
+
+export interface ContractOutcome {
+  status: ContractStatus;
+  failureReason: FailureReason | null;
+  statusDetail: string | null;
+}

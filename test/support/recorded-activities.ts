@@ -1,0 +1,43 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Activities } from '../../activities';
+import type { PaymentView } from '../../domain/contract-types';
+
+// Activity stand-ins for workflow tests: they record what the workflow asked for so a test
+// can assert on it. The real activities run against Postgres and stripe-mock in
+// test/integration.
+export interface Recorder {
+  calls: { name: keyof Activities; args: unknown[] }[];
+  named(name: keyof Activities): unknown[][];
+  declineEscrow: boolean;
+}
+
+export function recordedActivities(): { activities: Activities; recorder: Recorder } {
+  const recorder: Recorder = {
+    calls: [],
+    named: (name) => recorder.calls.filter((c) => c.name === name).map((c) => c.args),
+    declineEscrow: false,
+  };
+  const record = (name: keyof Activities, args: unknown[]) => recorder.calls.push({ name, args });
+  const payment = (status: PaymentView['status'], amountCents: number): PaymentView => ({
+    paymentIntentId: 'pi_recorded',
+    amountCents,
+    status,
+  });
+  const activities: Activities = {
+    async persistContract(...args) { record('persistContract', args); },
+    async recordBid(...args) { record('recordBid', args); },
+    async recordAward(...args) { record('recordAward', args); },
+    async setContractStatus(...args) { record('setContractStatus', args); },
+    async recordDelivery(...args) { record('recordDelivery', args); },
+    async recordReview(...args) { record('recordReview', args); },
+    async recordAgentMetric(...args) { record('recordAgentMetric', args); },
+    async holdEscrow(...args) {
+      record('holdEscrow', args);
+      if (recorder.declineEscrow) throw ApplicationFailure.nonRetryable('Your card was declined.', 'PAYMENT_DECLINED');
+      return payment('authorized', args[0].amountCents);
+    },
+    async captureEscrow(...args) { record('captureEscrow', args); return payment('captured', args[0].amountCents); },
+    async voidEscrow(...args) { record('voidEscrow', args); return payment('voided', 0); },
+  };
+  return { activities, recorder };
+}

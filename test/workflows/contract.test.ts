@@ -1,0 +1,211 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContractInput } from '../../domain/contract-types';
+import { accept, award, cancel, closeBidding, contractWorkflow, deliver, reject, submitBid } from '../../workflows/contract';
+import { bid, contractInput } from '../support/builders';
+import { recordedActivities, type Recorder } from '../support/recorded-activities';
+import { startWorker, timeSkippingEnv, waitForStatus } from '../support/temporal-env';
+
+const taskQueue = 'contract-workflow-test';
+let env: TestWorkflowEnvironment;
+let recorder: Recorder;
+let stopWorker: () => Promise<void>;
+
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+  const recorded = recordedActivities();
+  recorder = recorded.recorder;
+  ({ stop: stopWorker } = await startWorker(env, taskQueue, recorded.activities));
+});
+
+afterAll(async () => {
+  await stopWorker?.();
+  await env?.teardown();
+});
+
+async function start(overrides: Partial<ContractInput> = {}) {
+  const input = contractInput(overrides);
+  const handle = await env.client.workflow.start(contractWorkflow, {
+    taskQueue,
+    workflowId: `contract-${input.contractId}`,
+    args: [input],
+  });
+  return { input, handle };
+}
+
+function callsFor(name: Parameters<Recorder['named']>[0], contractId: string) {
+  return recorder.calls.filter((c) => c.name === name && JSON.stringify(c.args).includes(contractId)).map((c) => c.args);
+}
+
+async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await p.then(
+    () => expect.unreachable('the update was accepted'),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+  const cause = (err as WorkflowUpdateFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+async function awardedToBestBid(handle: WorkflowHandle, input: ContractInput) {
+  const cheap = bid({ priceCents: 2_000, etaSeconds: 600, confidence: 0.9 });
+  const pricey = bid({ priceCents: 9_000, etaSeconds: 600, confidence: 0.9 });
+  await handle.executeUpdate(submitBid, { args: [cheap] });
+  await handle.executeUpdate(submitBid, { args: [pricey] });
+  await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+  await waitForStatus(handle, 'IN_PROGRESS');
+  return { winner: cheap, loser: pricey };
+}
+
+describe('contract workflow', () => {
+  it('settles: best bid wins, escrow is held then captured, the agent gets a success metric', async () => {
+    const { input, handle } = await start();
+    const { winner } = await awardedToBestBid(handle, input);
+
+    const delivery = await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: { summary: 'done' } }] });
+    expect(delivery.output).toEqual({ summary: 'done' });
+    await waitForStatus(handle, 'DELIVERED');
+    await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 5 }] });
+
+    expect(await handle.result()).toEqual({ status: 'SETTLED', failureReason: null, statusDetail: null });
+    const [hold] = callsFor('holdEscrow', input.contractId);
+    expect(hold?.[0]).toMatchObject({ amountCents: 2_000, agentId: winner.agentId, idempotencyKey: `contract-${input.contractId}/escrow-hold` });
+    expect(callsFor('captureEscrow', input.contractId)[0]?.[0]).toMatchObject({ amountCents: 2_000 });
+    expect(callsFor('voidEscrow', input.contractId)).toHaveLength(0);
+    expect(callsFor('recordAgentMetric', input.contractId)[0]?.[0]).toMatchObject({ outcome: 'success', rating: 5 });
+  });
+
+  it('explains the award: every bid ranked with its factors', async () => {
+    const { input, handle } = await start({ weights: { price: 10_000, performance: 0, speed: 0, reputation: 0 } });
+    await awardedToBestBid(handle, input);
+    const state = await waitForStatus(handle, 'IN_PROGRESS');
+    expect(state.award?.ranking.map((r) => r.rank)).toEqual([1, 2]);
+    expect(state.award?.ranking[0]?.factors?.price).toBeCloseTo(0.8);
+    expect(state.award?.score).toBeCloseTo(0.8);
+    await handle.executeUpdate(cancel, { args: [{ userId: input.userId }] });
+  });
+
+  it('accepts in silence when the review window passes', async () => {
+    const { input, handle } = await start();
+    const { winner } = await awardedToBestBid(handle, input);
+    await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'result' }] });
+    const outcome = await handle.result(); // time skips through the 72 h review window
+    expect(outcome.status).toBe('SETTLED');
+    expect(callsFor('recordReview', input.contractId)[0]?.[2]).toMatchObject({ decision: 'accepted', automatic: true });
+  });
+
+  it('expires when bidding closes with no bids, without touching money', async () => {
+    const { input, handle } = await start();
+    expect(await handle.result()).toEqual({ status: 'EXPIRED', failureReason: null, statusDetail: 'no bids were received' });
+    expect(callsFor('holdEscrow', input.contractId)).toHaveLength(0);
+  });
+
+  it('expires when no bid passes the filters', async () => {
+    const { handle } = await start({ filters: { min_confidence: 0.95, max_price_cents: 3_000 } });
+    await handle.executeUpdate(submitBid, { args: [bid({ priceCents: 2_000, confidence: 0.5 })] });
+    await handle.executeUpdate(submitBid, { args: [bid({ priceCents: 5_000, confidence: 0.99 })] });
+    expect(await handle.result()).toMatchObject({ status: 'EXPIRED', statusDetail: 'no bid passed the contract filters' });
+  });
+
+  it('fails and voids the escrow when the agent misses the delivery deadline', async () => {
+    const { input, handle } = await start();
+    const { winner } = await awardedToBestBid(handle, input);
+    expect(await handle.result()).toMatchObject({ status: 'FAILED', failureReason: 'delivery_missed' });
+    expect(callsFor('voidEscrow', input.contractId)).toHaveLength(1);
+    expect(callsFor('recordAgentMetric', input.contractId)[0]?.[0]).toMatchObject({ agentId: winner.agentId, outcome: 'failure', failureReason: 'delivery_missed' });
+  });
+
+  it('fails and voids the escrow when the owner rejects the delivery', async () => {
+    const { input, handle } = await start();
+    const { winner } = await awardedToBestBid(handle, input);
+    await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'meh' }] });
+    await waitForStatus(handle, 'DELIVERED');
+    await handle.executeUpdate(reject, { args: [{ userId: input.userId, reason: 'missed half the PDFs' }] });
+    expect(await handle.result()).toEqual({ status: 'FAILED', failureReason: 'rejected', statusDetail: 'missed half the PDFs' });
+    expect(callsFor('voidEscrow', input.contractId)).toHaveLength(1);
+    expect(callsFor('captureEscrow', input.contractId)).toHaveLength(0);
+  });
+
+  it('fails without escrow when the payment is declined', async () => {
+    recorder.declineEscrow = true;
+    try {
+      const { input, handle } = await start();
+      await handle.executeUpdate(submitBid, { args: [bid()] });
+      await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+      expect(await handle.result()).toMatchObject({ status: 'FAILED', failureReason: 'payment_failed' });
+      expect(callsFor('voidEscrow', input.contractId)).toHaveLength(0);
+    } finally {
+      recorder.declineEscrow = false;
+    }
+  });
+
+  it('cancels during bidding and after award, voiding a held escrow', async () => {
+    const early = await start();
+    await early.handle.executeUpdate(submitBid, { args: [bid()] });
+    const view = await early.handle.executeUpdate(cancel, { args: [{ userId: early.input.userId, reason: 'changed my mind' }] });
+    expect(view.status).toBe('CANCELLED');
+    expect(await early.handle.result()).toMatchObject({ status: 'CANCELLED', statusDetail: 'changed my mind' });
+
+    const late = await start();
+    await awardedToBestBid(late.handle, late.input);
+    expect((await late.handle.executeUpdate(cancel, { args: [{ userId: late.input.userId }] })).status).toBe('CANCELLED');
+    expect(callsFor('voidEscrow', late.input.contractId)).toHaveLength(1);
+  });
+
+  it('refuses cancel after delivery', async () => {
+    const { input, handle } = await start();
+    const { winner } = await awardedToBestBid(handle, input);
+    await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'x' }] });
+    await waitForStatus(handle, 'DELIVERED');
+    const failure = await failureOf(handle.executeUpdate(cancel, { args: [{ userId: input.userId }] }));
+    expect(failure.type).toBe('INVALID_STATE');
+    await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 4 }] });
+    expect((await handle.result()).status).toBe('SETTLED');
+  });
+
+  it('answers bids at once: duplicate, replacement, price above reward, closed', async () => {
+    const { input, handle } = await start({ rewardCents: 1_000 });
+    const first = bid({ priceCents: 900 });
+    const accepted = await handle.executeUpdate(submitBid, { args: [first] });
+    expect(accepted.revision).toBe(1);
+
+    expect((await failureOf(handle.executeUpdate(submitBid, { args: [first] }))).type).toBe('DUPLICATE_BID');
+    const replaced = await handle.executeUpdate(submitBid, { args: [{ ...first, priceCents: 800, replace: true }] });
+    expect(replaced).toMatchObject({ bidId: accepted.bidId, revision: 2, priceCents: 800 });
+
+    const tooDear = await failureOf(handle.executeUpdate(submitBid, { args: [bid({ priceCents: 1_001 })] }));
+    expect(tooDear.type).toBe('PRICE_ABOVE_REWARD');
+    expect(tooDear.details).toEqual([{ field: 'price_cents' }]);
+    expect((await failureOf(handle.executeUpdate(submitBid, { args: [bid({ confidence: 1.5 })] }))).type).toBe('VALIDATION_ERROR');
+
+    await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+    expect((await failureOf(handle.executeUpdate(submitBid, { args: [bid()] }))).type).toBe('BIDDING_CLOSED');
+    await handle.executeUpdate(cancel, { args: [{ userId: input.userId }] });
+  });
+
+  it('checks who is calling: only the owner reviews, only the awarded agent delivers', async () => {
+    const { input, handle } = await start();
+    const { loser } = await awardedToBestBid(handle, input);
+    expect((await failureOf(handle.executeUpdate(deliver, { args: [{ agentId: loser.agentId, output: 'x' }] }))).type).toBe('NOT_AWARDED_AGENT');
+    expect((await failureOf(handle.executeUpdate(cancel, { args: [{ userId: 'someone-else' }] }))).type).toBe('FORBIDDEN');
+    await handle.executeUpdate(cancel, { args: [{ userId: input.userId }] });
+  });
+
+  it('manual award: the owner picks a bid, or the contract expires when they never do', async () => {
+    const picked = await start({ awardMode: 'manual' });
+    const a = bid({ priceCents: 9_000 });
+    const b = await picked.handle.executeUpdate(submitBid, { args: [bid({ priceCents: 1_000 })] });
+    const chosen = await picked.handle.executeUpdate(submitBid, { args: [a] });
+    const view = await picked.handle.executeUpdate(award, { args: [{ userId: picked.input.userId, bidId: chosen.bidId }] });
+    expect(view.award).toMatchObject({ bidId: chosen.bidId, mode: 'manual', priceCents: 9_000 });
+    expect(view.award?.bidId).not.toBe(b.bidId);
+    await picked.handle.executeUpdate(cancel, { args: [{ userId: picked.input.userId }] });
+
+    const ignored = await start({ awardMode: 'manual' });
+    await ignored.handle.executeUpdate(submitBid, { args: [bid()] });
+    expect(await ignored.handle.result()).toMatchObject({ status: 'EXPIRED', statusDetail: 'the owner did not award a bid in time' });
+  });
+});

@@ -1,0 +1,24 @@
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { fileURLToPath } from 'node:url';
+import type { Activities } from '../activities';
+import type { Config } from '../lib/config';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+// The main worker: contract workflows plus their ordinary activities. A prebuilt bundle
+// (tests build one once) skips the webpack step at start.
+export async function createMainWorker(opts: {
+  config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE'>;
+  activities: Activities;
+  connection?: NativeConnection;
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}): Promise<Worker> {
+  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.config.TEMPORAL_ADDRESS }));
+  return Worker.create({
+    connection,
+    namespace: opts.config.TEMPORAL_NAMESPACE,
+    taskQueue: opts.config.TEMPORAL_TASK_QUEUE,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: opts.activities,
+  });
+}

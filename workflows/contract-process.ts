@@ -1,0 +1,160 @@
+import { ApplicationFailure } from '@temporalio/workflow';
+import type {
+  Award,
+  BidRequest,
+  BidView,
+  ContractInput,
+  ContractState,
+  DeliveryRequest,
+  DeliveryView,
+  PaymentView,
+  Review,
+} from '../domain/contract-types';
+import type { ErrorCode } from '../domain/errors';
+import { CANCELLABLE_STATUSES, TERMINAL_STATUSES, type ContractStatus, type FailureReason } from '../domain/statuses';
+
+// The contract's in-memory state and the synchronous checks that guard every update. No I/O
+// and no clock of its own: the workflow passes times in, so this class is deterministic.
+
+export function reject(type: ErrorCode, message: string, field?: string): never {
+  throw ApplicationFailure.create({ type, message, nonRetryable: true, details: field ? [{ field }] : [] });
+}
+
+export interface Caller {
+  userId: string;
+}
+
+export class ContractProcess {
+  status: ContractStatus = 'BIDDING';
+  biddingOpen = true;
+  readonly biddingDeadline: string;
+  awardDeadline: string | null = null;
+  deliveryDeadline: string | null = null;
+  reviewDeadline: string | null = null;
+  readonly bids = new Map<string, BidView>();
+  manualAwardBidId: string | null = null;
+  award: Award | null = null;
+  payment: PaymentView | null = null;
+  delivery: DeliveryView | null = null;
+  review: Review | null = null;
+  cancelReason: string | null = null;
+  failureReason: FailureReason | null = null;
+  statusDetail: string | null = null;
+  closedAt: string | null = null;
+  /** Update handlers still writing to Postgres; the main flow waits for them before moving on. */
+  pendingWrites = 0;
+
+  constructor(
+    readonly input: ContractInput,
+    startedAtMs: number,
+  ) {
+    this.biddingDeadline = new Date(startedAtMs + input.biddingWindowSeconds * 1000).toISOString();
+  }
+
+  get cancelRequested(): boolean {
+    return this.cancelReason !== null;
+  }
+
+  get isTerminal(): boolean {
+    return TERMINAL_STATUSES.includes(this.status);
+  }
+
+  private assertOwner(caller: Caller): void {
+    if (caller.userId !== this.input.userId) reject('FORBIDDEN', 'only the contract owner may do this');
+  }
+
+  private assertStatus(allowed: readonly ContractStatus[], action: string): void {
+    if (!allowed.includes(this.status) || this.cancelRequested) {
+      reject('INVALID_STATE', `cannot ${action} a contract that is ${this.cancelRequested ? 'being cancelled' : this.status}`);
+    }
+  }
+
+  validateBid(req: BidRequest): void {
+    if (this.status !== 'BIDDING' || !this.biddingOpen || this.cancelRequested) {
+      reject('BIDDING_CLOSED', 'bidding on this contract is closed');
+    }
+    if (!Number.isSafeInteger(req.priceCents) || req.priceCents < 0) reject('VALIDATION_ERROR', 'price must be whole cents ≥ 0', 'price_cents');
+    if (!Number.isSafeInteger(req.etaSeconds) || req.etaSeconds <= 0) reject('VALIDATION_ERROR', 'ETA must be a positive number of seconds', 'eta_seconds');
+    if (!(req.confidence >= 0 && req.confidence <= 1)) reject('VALIDATION_ERROR', 'confidence must be between 0 and 1', 'confidence');
+    if (req.priceCents > this.input.rewardCents) {
+      reject('PRICE_ABOVE_REWARD', `price ${req.priceCents} exceeds the reward of ${this.input.rewardCents} cents`, 'price_cents');
+    }
+    if (this.bids.has(req.agentId) && !req.replace) {
+      reject('DUPLICATE_BID', 'this agent already bid; send replace: true to replace the bid');
+    }
+  }
+
+  applyBid(req: BidRequest, newBidId: string, nowIso: string): BidView {
+    const previous = this.bids.get(req.agentId);
+    const bid: BidView = {
+      bidId: previous?.bidId ?? newBidId,
+      agentId: req.agentId,
+      priceCents: req.priceCents,
+      etaSeconds: req.etaSeconds,
+      confidence: req.confidence,
+      message: req.message ?? null,
+      revision: (previous?.revision ?? 0) + 1,
+      submittedAt: nowIso,
+    };
+    this.bids.set(req.agentId, bid);
+    return bid;
+  }
+
+  validateCloseBidding(caller: Caller): void {
+    this.assertOwner(caller);
+    if (this.status !== 'BIDDING' || !this.biddingOpen || this.cancelRequested) reject('BIDDING_CLOSED', 'bidding is already closed');
+  }
+
+  validateManualAward(caller: Caller & { bidId: string }): BidView {
+    this.assertOwner(caller);
+    if (this.input.awardMode !== 'manual') reject('INVALID_STATE', 'this contract is awarded automatically');
+    if (this.status !== 'BIDDING' || this.manualAwardBidId !== null || this.cancelRequested) {
+      reject('INVALID_STATE', `cannot award a contract that is ${this.status}`);
+    }
+    const bid = [...this.bids.values()].find((b) => b.bidId === caller.bidId);
+    if (!bid) reject('BID_NOT_FOUND', `no bid ${caller.bidId} on this contract`, 'bid_id');
+    return bid;
+  }
+
+  validateDeliver(req: DeliveryRequest): void {
+    if (!this.award || req.agentId !== this.award.agentId) reject('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
+    if (this.status !== 'IN_PROGRESS' || this.delivery !== null || this.cancelRequested) {
+      reject('INVALID_STATE', `cannot deliver to a contract that is ${this.status}`);
+    }
+  }
+
+  validateReview(caller: Caller): void {
+    this.assertOwner(caller);
+    if (this.status !== 'DELIVERED' || this.review !== null) reject('INVALID_STATE', `cannot review a contract that is ${this.status}`);
+  }
+
+  validateCancel(caller: Caller): void {
+    this.assertOwner(caller);
+    this.assertStatus(CANCELLABLE_STATUSES, 'cancel');
+  }
+
+  view(): ContractState {
+    return {
+      contractId: this.input.contractId,
+      userId: this.input.userId,
+      status: this.status,
+      intent: this.input.intent,
+      rewardCents: this.input.rewardCents,
+      currency: this.input.currency,
+      awardMode: this.input.awardMode,
+      biddingOpen: this.biddingOpen,
+      biddingDeadline: this.biddingDeadline,
+      awardDeadline: this.awardDeadline,
+      deliveryDeadline: this.deliveryDeadline,
+      reviewDeadline: this.reviewDeadline,
+      bids: [...this.bids.values()],
+      award: this.award,
+      payment: this.payment,
+      delivery: this.delivery,
+      review: this.review,
+      failureReason: this.failureReason,
+      statusDetail: this.statusDetail,
+      closedAt: this.closedAt,
+    };
+  }
+}

@@ -1,0 +1,330 @@
+import * as wf from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type {
+  Award,
+  BidRequest,
+  BidView,
+  ContractInput,
+  ContractOutcome,
+  ContractState,
+  DeliveryRequest,
+  DeliveryView,
+} from '../domain/contract-types';
+import { rankBids } from '../domain/ranking';
+import { HermesAgentId, HermesStatus } from '../domain/search-attributes';
+import type { ContractStatus, FailureReason } from '../domain/statuses';
+import { ContractProcess, type Caller } from './contract-process';
+
+// One contract, post to settlement: BIDDING → AWARDED → IN_PROGRESS → DELIVERED → SETTLED,
+// with exits EXPIRED, CANCELLED and FAILED. Every exit after escrow voids the payment.
+
+export const submitBid = wf.defineUpdate<BidView, [BidRequest]>('submitBid');
+export const closeBidding = wf.defineUpdate<ContractState, [Caller]>('closeBidding');
+export const award = wf.defineUpdate<ContractState, [Caller & { bidId: string }]>('award');
+export const deliver = wf.defineUpdate<DeliveryView, [DeliveryRequest]>('deliver');
+export const accept = wf.defineUpdate<ContractState, [Caller & { rating: number; comment?: string }]>('accept');
+export const reject = wf.defineUpdate<ContractState, [Caller & { reason: string }]>('reject');
+// An update rather than a signal, so the user learns at once whether the cancel took.
+export const cancel = wf.defineUpdate<ContractState, [Caller & { reason?: string }]>('cancel');
+export const getState = wf.defineQuery<ContractState>('getState');
+
+const DB_WRITE: wf.ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+};
+const PAYMENT: wf.ActivityOptions = {
+  startToCloseTimeout: '60 seconds',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: ['PAYMENT_DECLINED', 'PAYMENT_INVALID', 'PAYMENT_NOT_FOUND'],
+  },
+};
+
+const db = wf.proxyActivities<Activities>(DB_WRITE);
+const payments = wf.proxyActivities<Activities>(PAYMENT);
+
+const nowIso = () => new Date().toISOString();
+const msUntil = (iso: string) => Math.max(1, Date.parse(iso) - Date.now());
+const secondsFromNow = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+
+export async function contractWorkflow(input: ContractInput): Promise<ContractOutcome> {
+  const p = new ContractProcess(input, Date.now());
+  registerHandlers(p);
+  const outcome = await run(p);
+  // Let handlers waiting on the final status (cancel, award) answer before the run closes.
+  await wf.condition(wf.allHandlersFinished);
+  return outcome;
+}
+
+async function run(p: ContractProcess): Promise<ContractOutcome> {
+  const { input } = p;
+  await db.persistContract(input, p.biddingDeadline);
+
+  // Bidding: until the deadline, closeBidding, a manual award or a cancel.
+  await wf.condition(() => !p.biddingOpen || p.cancelRequested, msUntil(p.biddingDeadline));
+  p.biddingOpen = false;
+  await writesSettled(p);
+  if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
+
+  const chosen = await chooseAward(p);
+  if (!chosen) return finish(p, 'EXPIRED', null, p.statusDetail);
+  p.award = chosen;
+  await setStatus(p, 'AWARDED');
+  wf.upsertSearchAttributes([{ key: HermesAgentId, value: chosen.agentId }]);
+  await db.recordAward(input.contractId, chosen);
+  if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
+
+  // Escrow: authorise the winning price now, capture at settlement.
+  if (chosen.priceCents > 0) {
+    try {
+      p.payment = await payments.holdEscrow({
+        contractId: input.contractId,
+        userId: input.userId,
+        agentId: chosen.agentId,
+        amountCents: chosen.priceCents,
+        currency: input.currency,
+        idempotencyKey: stepKey('escrow-hold'),
+      });
+    } catch (err) {
+      const detail = err instanceof wf.ActivityFailure && err.cause instanceof Error ? err.cause.message : String(err);
+      return finish(p, 'FAILED', 'payment_failed', `escrow was declined: ${detail}`);
+    }
+    if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
+  }
+
+  // Work: wait for the awarded agent's delivery until the deadline.
+  const startedAt = Date.now();
+  p.deliveryDeadline = secondsFromNow(input.deliveryWindowSeconds);
+  await setStatus(p, 'IN_PROGRESS', { deliveryDeadline: p.deliveryDeadline });
+  await wf.condition(() => p.delivery !== null || p.cancelRequested, msUntil(p.deliveryDeadline));
+  await writesSettled(p);
+  if (!p.delivery) {
+    if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
+    return finish(p, 'FAILED', 'delivery_missed', 'the agent did not deliver before the deadline');
+  }
+  const actualSeconds = Math.round((Date.parse(p.delivery.deliveredAt) - startedAt) / 1000);
+  p.status = 'DELIVERED'; // persisted with the delivery row by recordDelivery
+  wf.upsertSearchAttributes([{ key: HermesStatus, value: 'DELIVERED' }]);
+
+  // Review: accept (1-5), reject (reason), or silence, which accepts.
+  const reviewed = await wf.condition(() => p.review !== null, msUntil(p.reviewDeadline!));
+  if (!reviewed) {
+    p.review = { decision: 'accepted', rating: null, comment: null, reason: null, automatic: true, reviewedAt: nowIso() };
+    await db.recordReview(input.contractId, p.delivery.attempt, p.review);
+  }
+  await writesSettled(p);
+  const review = p.review!;
+  if (review.decision === 'rejected') {
+    return finish(p, 'FAILED', 'rejected', review.reason, { actualSeconds });
+  }
+
+  // Settle: capture the escrow, record the agent's metric, close.
+  if (p.payment) {
+    p.payment = await payments.captureEscrow({
+      paymentIntentId: p.payment.paymentIntentId,
+      amountCents: chosen.priceCents,
+      idempotencyKey: stepKey('escrow-capture'),
+    });
+  }
+  await db.recordAgentMetric({
+    agentId: chosen.agentId,
+    contractId: input.contractId,
+    outcome: 'success',
+    failureReason: null,
+    promisedEtaSeconds: chosen.etaSeconds,
+    actualSeconds,
+    rating: review.rating,
+    priceCents: chosen.priceCents,
+  });
+  return finish(p, 'SETTLED', null, null);
+}
+
+async function chooseAward(p: ContractProcess): Promise<Award | null> {
+  const { input } = p;
+  const bids = [...p.bids.values()];
+  if (bids.length === 0) {
+    p.statusDetail = 'no bids were received';
+    return null;
+  }
+  const ranking = rankBids({ bids, rewardCents: input.rewardCents, weights: input.weights, filters: input.filters });
+
+  if (input.awardMode === 'auto') {
+    const winner = ranking[0];
+    if (!winner?.eligible) {
+      p.statusDetail = 'no bid passed the contract filters';
+      return null;
+    }
+    const bid = bids.find((b) => b.bidId === winner.bidId)!;
+    return { bidId: bid.bidId, agentId: bid.agentId, priceCents: bid.priceCents, etaSeconds: bid.etaSeconds, mode: 'auto', score: winner.score, ranking, awardedAt: nowIso() };
+  }
+
+  if (p.manualAwardBidId === null) {
+    p.awardDeadline = secondsFromNow(input.awardWindowSeconds);
+    await wf.condition(() => p.manualAwardBidId !== null || p.cancelRequested, msUntil(p.awardDeadline));
+  }
+  if (p.cancelRequested || p.manualAwardBidId === null) {
+    p.statusDetail = p.cancelRequested ? p.cancelReason : 'the owner did not award a bid in time';
+    return null;
+  }
+  const bid = bids.find((b) => b.bidId === p.manualAwardBidId)!;
+  const score = ranking.find((r) => r.bidId === bid.bidId)?.score ?? null;
+  return { bidId: bid.bidId, agentId: bid.agentId, priceCents: bid.priceCents, etaSeconds: bid.etaSeconds, mode: 'manual', score, ranking, awardedAt: nowIso() };
+}
+
+async function finish(
+  p: ContractProcess,
+  status: ContractStatus,
+  failureReason: FailureReason | null,
+  detail: string | null,
+  extra: { actualSeconds?: number } = {},
+): Promise<ContractOutcome> {
+  if (status === 'EXPIRED' && p.cancelRequested) status = 'CANCELLED';
+  if (p.payment && p.payment.status !== 'voided' && p.payment.status !== 'captured') {
+    p.payment = await payments.voidEscrow({
+      paymentIntentId: p.payment.paymentIntentId,
+      idempotencyKey: stepKey('escrow-void'),
+      reason: failureReason ?? status.toLowerCase(),
+    });
+  }
+  // Failures that are the agent's doing count against it.
+  if (p.award && (failureReason === 'delivery_missed' || failureReason === 'rejected')) {
+    await db.recordAgentMetric({
+      agentId: p.award.agentId,
+      contractId: p.input.contractId,
+      outcome: 'failure',
+      failureReason,
+      promisedEtaSeconds: p.award.etaSeconds,
+      actualSeconds: extra.actualSeconds ?? null,
+      rating: p.review?.rating ?? null,
+      priceCents: p.award.priceCents,
+    });
+  }
+  p.failureReason = failureReason;
+  p.statusDetail = detail;
+  p.closedAt = nowIso();
+  await setStatus(p, status, { failureReason, statusDetail: detail, closedAt: p.closedAt });
+  return { status, failureReason, statusDetail: detail };
+}
+
+async function setStatus(
+  p: ContractProcess,
+  status: ContractStatus,
+  fields: Parameters<Activities['setContractStatus']>[2] = {},
+): Promise<void> {
+  p.status = status;
+  wf.upsertSearchAttributes([{ key: HermesStatus, value: status }]);
+  await db.setContractStatus(p.input.contractId, status, fields);
+}
+
+function writesSettled(p: ContractProcess): Promise<void> {
+  return wf.condition(() => p.pendingWrites === 0);
+}
+
+// Idempotency keys for external calls: stable across activity retries and worker restarts.
+function stepKey(step: string): string {
+  return `${wf.workflowInfo().workflowId}/${step}`;
+}
+
+async function tracked<T>(p: ContractProcess, write: () => Promise<T>): Promise<T> {
+  p.pendingWrites++;
+  try {
+    return await write();
+  } finally {
+    p.pendingWrites--;
+  }
+}
+
+function registerHandlers(p: ContractProcess): void {
+  const { contractId } = p.input;
+
+  wf.setHandler(getState, () => p.view());
+
+  wf.setHandler(
+    submitBid,
+    async (req) => {
+      const bid = p.applyBid(req, wf.uuid4(), nowIso());
+      await tracked(p, () => db.recordBid(contractId, bid));
+      return bid;
+    },
+    { validator: (req) => p.validateBid(req) },
+  );
+
+  wf.setHandler(
+    closeBidding,
+    (caller) => {
+      p.biddingOpen = false;
+      return p.view();
+    },
+    { validator: (caller) => p.validateCloseBidding(caller) },
+  );
+
+  wf.setHandler(
+    award,
+    async (req) => {
+      p.manualAwardBidId = req.bidId;
+      p.biddingOpen = false;
+      await wf.condition(() => p.award !== null || p.isTerminal);
+      return p.view();
+    },
+    { validator: (req) => void p.validateManualAward(req) },
+  );
+
+  wf.setHandler(
+    deliver,
+    async (req) => {
+      const a = p.award!;
+      const delivery: DeliveryView = {
+        deliveryId: wf.uuid4(),
+        agentId: req.agentId,
+        bidId: a.bidId,
+        attempt: 1,
+        output: req.output,
+        deliveredAt: nowIso(),
+      };
+      p.delivery = delivery;
+      p.reviewDeadline = secondsFromNow(p.input.reviewWindowSeconds);
+      await tracked(p, () => db.recordDelivery(contractId, delivery, p.reviewDeadline!));
+      return delivery;
+    },
+    { validator: (req) => p.validateDeliver(req) },
+  );
+
+  wf.setHandler(
+    accept,
+    async (req) => {
+      p.review = { decision: 'accepted', rating: req.rating, comment: req.comment ?? null, reason: null, automatic: false, reviewedAt: nowIso() };
+      await tracked(p, () => db.recordReview(contractId, p.delivery!.attempt, p.review!));
+      return p.view();
+    },
+    {
+      validator: (req) => {
+        p.validateReview(req);
+        if (!Number.isInteger(req.rating) || req.rating < 1 || req.rating > 5) {
+          throw wf.ApplicationFailure.create({ type: 'VALIDATION_ERROR', message: 'rating must be an integer from 1 to 5', nonRetryable: true, details: [{ field: 'rating' }] });
+        }
+      },
+    },
+  );
+
+  wf.setHandler(
+    reject,
+    async (req) => {
+      p.review = { decision: 'rejected', rating: null, comment: null, reason: req.reason, automatic: false, reviewedAt: nowIso() };
+      await tracked(p, () => db.recordReview(contractId, p.delivery!.attempt, p.review!));
+      return p.view();
+    },
+    { validator: (req) => p.validateReview(req) },
+  );
+
+  wf.setHandler(
+    cancel,
+    async (req) => {
+      p.cancelReason = req.reason?.trim() || 'cancelled by the owner';
+      await wf.condition(() => p.isTerminal);
+      return p.view();
+    },
+    { validator: (req) => p.validateCancel(req) },
+  );
+}

@@ -1,0 +1,2 @@
+// Every workflow the main worker runs.
+export { contractWorkflow } from './contract';
