@@ -24,7 +24,7 @@ const schema = z
     TEMPORAL_TASK_QUEUE: z.string().default('hermes-main'),
     TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
 
-    STRIPE_SECRET_KEY: z.string().startsWith('sk_').default('sk_test_hermes_local'),
+    STRIPE_SECRET_KEY: z.string().startsWith('sk_').default('sk_test_hermeslocal'),
     // Unset in production (the SDK talks to api.stripe.com); set to stripe-mock locally.
     STRIPE_API_URL: z.string().url().optional(),
     // Until payment methods land, escrow authorises this test payment method.
@@ -46,7 +46,7 @@ const schema = z
     if (c.NODE_ENV === 'production' && c.JWT_SECRET === DEV_JWT_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be set in production' });
     }
-    if (c.NODE_ENV === 'production' && c.STRIPE_SECRET_KEY === 'sk_test_hermes_local') {
+    if (c.NODE_ENV === 'production' && c.STRIPE_SECRET_KEY === 'sk_test_hermeslocal') {
       ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'must be set in production' });
     }
   });

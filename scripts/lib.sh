@@ -74,13 +74,17 @@ ensure_stripe_mock() {
 
 ensure_node_modules() {
   cd "$HERMES_ROOT"
-  local want; want="$(sha256sum package-lock.json | cut -c1-16)"
-  if [ ! -f node_modules/.hermes-lock ] || [ "$(cat node_modules/.hermes-lock)" != "$want" ]; then
-    log "installing npm packages (npm ci)"
-    npm ci --no-audit --no-fund --loglevel=error
-    echo "$want" > node_modules/.hermes-lock
+  local stamp="node_modules/.hermes-lock"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(lock_digest)" ]; then
+    log "installing npm packages"
+    # `npm install` rather than `npm ci`: npm 11 leaves some optional per-platform entries
+    # (@swc/core-*) out of the lock file, which `npm ci` then refuses. Versions stay pinned
+    # by package-lock.json; the download cache is npm's own (~/.npm).
+    npm install --no-audit --no-fund --loglevel=error
+    lock_digest > "$stamp"
   fi
 }
+lock_digest() { cat package.json package-lock.json | sha256sum | cut -c1-16; }
 
 ensure_all() {
   ensure_debian_packages

@@ -68,7 +68,7 @@ start_temporal() { # <dir> <port> <ui-port>
 start_stripe_mock() { # <dir> <port>
   local dir="$1" port="$2"
   mkdir -p "$dir"
-  "$STRIPE_MOCK" -http-addr "127.0.0.1:$port" > "$dir/stripe-mock.log" 2>&1 &
+  "$STRIPE_MOCK" -http-addr "127.0.0.1:$port" -https-addr "127.0.0.1:" > "$dir/stripe-mock.log" 2>&1 &
   STOP_ACTIONS+=("kill_wait $!")
   wait_for "stripe-mock" 30 curl -sf -o /dev/null -H 'Authorization: Bearer sk_test_123' \
     "http://127.0.0.1:$port/v1/customers"

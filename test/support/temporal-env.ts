@@ -13,7 +13,8 @@ import { getState } from '../../workflows/contract';
 let runtimeInstalled = false;
 export function quietRuntime(): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const level = (process.env.HERMES_TEST_SDK_LOG ?? 'ERROR') as ConstructorParameters<typeof DefaultLogger>[0];
+  Runtime.install({ logger: new DefaultLogger(level) });
   runtimeInstalled = true;
 }
 

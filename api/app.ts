@@ -1,0 +1,41 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import Koa from 'koa';
+import { randomUUID } from 'node:crypto';
+import type { ApiDeps } from './deps';
+import { errorMiddleware } from './errors';
+import { agentsRouter } from './routes/agents';
+import { authRouter } from './routes/auth';
+import { contractsRouter } from './routes/contracts';
+import { healthRouter } from './routes/health';
+import { meshRouter } from './routes/mesh';
+import { preferencesRouter } from './routes/preferences';
+
+export function createApp(deps: ApiDeps): Koa {
+  const app = new Koa({ proxy: deps.config.NODE_ENV === 'production' });
+  const { log } = deps;
+
+  app.use(async (ctx, next) => {
+    const started = performance.now();
+    ctx.state.requestId = ctx.get('X-Request-Id') || randomUUID();
+    ctx.set('X-Request-Id', ctx.state.requestId);
+    await next();
+    log.info(
+      { requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) },
+      'request',
+    );
+  });
+  app.use(errorMiddleware(log));
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.config.API_BODY_LIMIT, encoding: 'utf-8' }));
+
+  const api = new Router({ prefix: '/api/v1' });
+  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter]) {
+    const r = router(deps);
+    api.use(r.routes(), r.allowedMethods());
+  }
+  const health = healthRouter(deps);
+  app.use(health.routes());
+  app.use(api.routes());
+  app.use(api.allowedMethods());
+  return app;
+}

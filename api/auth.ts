@@ -1,0 +1,78 @@
+import type { Context, Next } from 'koa';
+import type { Knex } from 'knex';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import type { Agent } from '../db/models';
+import type { Config } from '../lib/config';
+import { hashApiKey, type Tokens } from './credentials';
+import { HttpError } from './errors';
+
+export interface AuthState {
+  userId?: string;
+  agent?: Agent;
+}
+
+export function createAuth(deps: {
+  knex: Knex;
+  redis: Redis;
+  tokens: Tokens;
+  config: Pick<Config, 'RATE_LIMIT_USER_PER_MINUTE' | 'RATE_LIMIT_AGENT_PER_MINUTE'>;
+}) {
+  const { knex, redis, tokens, config } = deps;
+  const limiter = (keyPrefix: string, points: number) =>
+    new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration: 60 });
+  const perUser = limiter('hermes:rl:user', config.RATE_LIMIT_USER_PER_MINUTE);
+  const perAgent = limiter('hermes:rl:agent', config.RATE_LIMIT_AGENT_PER_MINUTE);
+  // Login and registration are guessable: limit them per client address.
+  const perAddress = limiter('hermes:rl:auth', 30);
+
+  async function consume(l: RateLimiterRedis, key: string): Promise<void> {
+    try {
+      await l.consume(key);
+    } catch (res) {
+      if (!(res instanceof RateLimiterRes)) throw res;
+      const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+      throw new HttpError('RATE_LIMITED', `too many requests; retry in ${retryAfter}s`, undefined, { 'Retry-After': String(retryAfter) });
+    }
+  }
+
+  return {
+    async requireUser(ctx: Context, next: Next) {
+      const header = ctx.get('Authorization');
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!match) throw new HttpError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
+      const userId = await tokens.verify(match[1]!);
+      if (!userId) throw new HttpError('UNAUTHENTICATED', 'the token is invalid or expired');
+      const user = await knex('users').where({ id: userId }).whereNull('deleted_at').first('id');
+      if (!user) throw new HttpError('UNAUTHENTICATED', 'the account no longer exists');
+      await consume(perUser, userId);
+      (ctx.state as AuthState).userId = userId;
+      await next();
+    },
+
+    async requireAgent(ctx: Context, next: Next) {
+      const key = ctx.get('X-API-Key');
+      if (!key) throw new HttpError('UNAUTHENTICATED', 'send X-API-Key: <agent key>');
+      const agent: Agent | undefined = await knex('api_keys as k')
+        .join('agents as a', 'a.id', 'k.agent_id')
+        .where({ 'k.key_hash': hashApiKey(key) })
+        .whereNull('k.revoked_at')
+        .whereNull('a.deleted_at')
+        .first('a.*');
+      if (!agent) throw new HttpError('UNAUTHENTICATED', 'the API key is invalid or revoked');
+      if (agent.status !== 'active') throw new HttpError('AGENT_INACTIVE', `agent is ${agent.status}`);
+      await consume(perAgent, agent.id);
+      (ctx.state as AuthState).agent = agent;
+      await next();
+    },
+
+    async limitByAddress(ctx: Context, next: Next) {
+      await consume(perAddress, ctx.ip);
+      await next();
+    },
+  };
+}
+export type Auth = ReturnType<typeof createAuth>;
+
+export const currentUserId = (ctx: Context): string => (ctx.state as AuthState).userId!;
+export const currentAgent = (ctx: Context): Agent => (ctx.state as AuthState).agent!;

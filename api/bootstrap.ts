@@ -1,0 +1,33 @@
+import { Redis } from 'ioredis';
+import { createKnex } from '../db/knex';
+import { createModels } from '../db/models';
+import type { Config } from '../lib/config';
+import { createLogger } from '../lib/logger';
+import { createTemporalClient } from '../lib/temporal';
+import { createAuth } from './auth';
+import { createTokens } from './credentials';
+import type { ApiDeps } from './deps';
+
+// Builds the API's clients once; close() releases them on shutdown.
+export async function createApiDeps(config: Config): Promise<ApiDeps & { close(): Promise<void> }> {
+  const log = createLogger(config, 'api');
+  const knex = createKnex(config);
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: false, lazyConnect: true });
+  await redis.connect();
+  const temporal = await createTemporalClient(config);
+  const tokens = createTokens(config);
+  const auth = createAuth({ knex, redis, tokens, config });
+  return {
+    config,
+    knex,
+    models: createModels(knex),
+    temporal,
+    redis,
+    log,
+    tokens,
+    auth,
+    async close() {
+      await Promise.allSettled([knex.destroy(), redis.quit(), temporal.connection.close()]);
+    },
+  };
+}

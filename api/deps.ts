@@ -1,0 +1,20 @@
+import type { Client } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import type { Models } from '../db/models';
+import type { Config } from '../lib/config';
+import type { Logger } from '../lib/logger';
+import type { Auth } from './auth';
+import type { Tokens } from './credentials';
+
+// What the routers are built from; created once in api/main.ts (or by a test).
+export interface ApiDeps {
+  config: Config;
+  knex: Knex;
+  models: Models;
+  temporal: Client;
+  redis: Redis;
+  log: Logger;
+  tokens: Tokens;
+  auth: Auth;
+}

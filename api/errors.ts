@@ -1,0 +1,83 @@
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Context, Next } from 'koa';
+import { z } from 'zod';
+import { ERROR_STATUS, isErrorCode, type ErrorCode } from '../domain/errors';
+import type { Logger } from '../lib/logger';
+
+export interface ErrorDetail {
+  field?: string;
+  message?: string;
+}
+
+// An error meant for the client: its code and message are shown as they are.
+export class HttpError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+export const notFound = (what: string) => new HttpError('NOT_FOUND', `${what} not found`);
+
+function fromZod(err: z.ZodError): HttpError {
+  const details = err.issues.flatMap((i): ErrorDetail[] =>
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((k) => ({ field: [...i.path, k].join('.'), message: 'unknown field' }))
+      : [{ field: i.path.join('.') || undefined, message: i.message }],
+  );
+  const first = details[0];
+  return new HttpError('VALIDATION_ERROR', first?.field ? `${first.field}: ${first.message}` : 'invalid request', details);
+}
+
+// Workflow update validators reject with ApplicationFailures typed from domain/errors.
+function fromTemporal(err: unknown): HttpError | null {
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && isErrorCode(err.cause.type)) {
+    const details = (err.cause.details ?? []) as ErrorDetail[];
+    return new HttpError(err.cause.type, err.cause.message, details.length ? details : undefined);
+  }
+  if (err instanceof WorkflowNotFoundError) {
+    // The contract row exists (routes check first), so its workflow has finished.
+    return new HttpError('CONTRACT_CLOSED', 'this contract is closed');
+  }
+  return null;
+}
+
+function toHttpError(err: unknown): HttpError | null {
+  if (err instanceof HttpError) return err;
+  if (err instanceof z.ZodError) return fromZod(err);
+  const temporal = fromTemporal(err);
+  if (temporal) return temporal;
+  const status = (err as { status?: number }).status;
+  if (status === 413) return new HttpError('PAYLOAD_TOO_LARGE', 'request body is too large');
+  if (status === 400 || status === 415) return new HttpError('VALIDATION_ERROR', 'request body must be valid JSON');
+  return null;
+}
+
+export function errorMiddleware(log: Logger) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new HttpError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+    } catch (err) {
+      const known = toHttpError(err);
+      if (known) {
+        ctx.status = known.status;
+        ctx.set(known.headers);
+        ctx.body = { error: { code: known.code, message: known.message, ...(known.details && { details: known.details }) } };
+        return;
+      }
+      // Anything else is ours: log it, never show it.
+      log.error({ err, method: ctx.method, path: ctx.path, requestId: ctx.state.requestId }, 'unhandled error');
+      ctx.status = 500;
+      ctx.body = { error: { code: 'INTERNAL', message: 'internal error', request_id: ctx.state.requestId } };
+    }
+  };
+}

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { AWARD_MODES, CONTRACT_STATUSES } from '../../domain/statuses';
+import { BPS } from '../../domain/weights';
+import { capabilities, cents, uuid } from '../validate';
+
+const DAY = 86_400;
+
+export const filtersSchema = z.strictObject({
+  max_price_cents: cents.optional(),
+  min_confidence: z.number().min(0).max(1).optional(),
+  max_latency_seconds: z.number().int().positive().optional(),
+  min_reputation: z.number().min(0).max(1).optional(),
+  free_only: z.boolean().optional(),
+});
+
+const bps = z.number().int().min(0).max(BPS);
+
+export const createContract = z.strictObject({
+  intent: z.string().trim().min(1).max(10_000),
+  context: z.record(z.string(), z.unknown()).default({}),
+  required_capabilities: capabilities.default([]),
+  reward_cents: cents,
+  currency: z.string().length(3).toLowerCase().optional(),
+  award_mode: z.enum(AWARD_MODES).default('auto'),
+  filters: filtersSchema.optional(),
+  // Overrides the user's saved preferences for this contract only.
+  weights: z
+    .strictObject({ price: bps, performance: bps, speed: bps, reputation: bps })
+    .refine((w) => w.price + w.performance + w.speed + w.reputation === BPS, `weights must sum to ${BPS}`)
+    .optional(),
+  bidding_window_seconds: z.number().int().min(1).max(30 * DAY).default(3600),
+  delivery_window_seconds: z.number().int().min(1).max(90 * DAY).default(DAY),
+  review_window_seconds: z.number().int().min(1).max(30 * DAY).optional(),
+  award_window_seconds: z.number().int().min(1).max(30 * DAY).optional(),
+});
+
+export const listContracts = z.strictObject({
+  status: z.enum(CONTRACT_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+});
+
+export const awardBody = z.strictObject({ bid_id: uuid });
+export const acceptBody = z.strictObject({ rating: z.number().int().min(1).max(5), comment: z.string().max(2000).optional() });
+export const rejectBody = z.strictObject({ reason: z.string().trim().min(1).max(2000) });
+export const cancelBody = z.strictObject({ reason: z.string().trim().max(2000).optional() });
+
+export const bidBody = z.strictObject({
+  contract_id: uuid,
+  price_cents: cents,
+  eta_seconds: z.number().int().positive().max(90 * DAY),
+  confidence: z.number().min(0).max(1),
+  message: z.string().max(2000).optional(),
+  replace: z.boolean().default(false),
+});
+
+export const deliverBody = z.strictObject({
+  contract_id: uuid,
+  output: z.unknown().refine((v) => v !== undefined, 'output is required'),
+});

@@ -1,0 +1,93 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import { deliver, submitBid } from '../../workflows/contract';
+import { currentAgent } from '../auth';
+import { findContract } from '../contracts-store';
+import type { ApiDeps } from '../deps';
+import { HttpError } from '../errors';
+import { parse } from '../validate';
+import { bidBody, deliverBody } from './contract-schemas';
+
+const openQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20) });
+
+// The agents' side of the market: find open work, bid, deliver. Authenticated by X-API-Key.
+export function meshRouter(deps: ApiDeps): Router {
+  const { models, temporal, auth } = deps;
+  const r = new Router({ prefix: '/mesh' });
+  r.use(auth.requireAgent);
+
+  // Open contracts this agent is capable of, soonest deadline first.
+  r.get('/contracts', async (ctx) => {
+    const q = parse(openQuery, ctx.query);
+    const agent = currentAgent(ctx);
+    const rows = await models.Contract.query()
+      .where({ status: 'BIDDING' })
+      .where('bidding_deadline', '>', new Date())
+      .whereNull('deleted_at')
+      .whereRaw('required_capabilities <@ ?::text[]', [agent.capabilities])
+      .orderBy('bidding_deadline')
+      .limit(q.limit);
+    ctx.body = {
+      data: rows.map((c) => ({
+        id: c.id,
+        intent: c.intent,
+        context: c.context,
+        required_capabilities: c.required_capabilities,
+        reward_cents: c.reward_cents,
+        currency: c.currency.trim(),
+        filters: c.filters,
+        bidding_deadline: c.bidding_deadline.toISOString(),
+        delivery_window_seconds: c.delivery_window_seconds,
+      })),
+    };
+  });
+
+  r.post('/bid', async (ctx) => {
+    const body = parse(bidBody, ctx.request.body);
+    const agent = currentAgent(ctx);
+    const contract = await findContract(deps, body.contract_id);
+    const missing = contract.required_capabilities.filter((c) => !agent.capabilities.includes(c));
+    if (missing.length) throw new HttpError('CAPABILITY_MISMATCH', `agent lacks required capabilities: ${missing.join(', ')}`);
+    const bid = await temporal.workflow.getHandle(contract.workflow_id).executeUpdate(submitBid, {
+      args: [
+        {
+          agentId: agent.id,
+          priceCents: body.price_cents,
+          etaSeconds: body.eta_seconds,
+          confidence: body.confidence,
+          message: body.message,
+          replace: body.replace,
+        },
+      ],
+    });
+    ctx.status = bid.revision === 1 ? 201 : 200;
+    ctx.body = {
+      status: 'accepted',
+      bid: {
+        id: bid.bidId,
+        contract_id: contract.id,
+        agent_id: bid.agentId,
+        price_cents: bid.priceCents,
+        eta_seconds: bid.etaSeconds,
+        confidence: bid.confidence,
+        message: bid.message,
+        revision: bid.revision,
+        submitted_at: bid.submittedAt,
+      },
+    };
+  });
+
+  r.post('/deliver', async (ctx) => {
+    const body = parse(deliverBody, ctx.request.body);
+    const agent = currentAgent(ctx);
+    const contract = await findContract(deps, body.contract_id);
+    if (contract.awarded_agent_id !== agent.id) throw new HttpError('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
+    const d = await temporal.workflow.getHandle(contract.workflow_id).executeUpdate(deliver, {
+      args: [{ agentId: agent.id, output: body.output }],
+    });
+    ctx.status = 201;
+    ctx.body = { delivery: { id: d.deliveryId, contract_id: contract.id, attempt: d.attempt, delivered_at: d.deliveredAt } };
+  });
+
+  return r;
+}

@@ -1,0 +1,85 @@
+import type { Agent, Bid, Contract, Delivery } from '../db/models';
+
+// Database rows → API JSON (snake_case). Secrets and internals never leave here.
+const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
+
+export function agentJson(a: Agent) {
+  return {
+    id: a.id,
+    owner_id: a.owner_id,
+    name: a.name,
+    description: a.description,
+    version: a.version,
+    capabilities: a.capabilities,
+    status: a.status,
+    price_cents: a.price_cents,
+    tasks_completed: a.tasks_completed,
+    rating: a.rating,
+    has_binary: a.binary_hash !== null,
+    created_at: iso(a.created_at),
+  };
+}
+
+export function bidJson(b: Bid) {
+  return {
+    id: b.id,
+    agent_id: b.agent_id,
+    price_cents: b.price_cents,
+    eta_seconds: b.eta_seconds,
+    confidence: b.confidence,
+    message: b.message,
+    status: b.status,
+    revision: b.revision,
+    score: b.score ?? null,
+    created_at: iso(b.created_at),
+    updated_at: iso(b.updated_at),
+  };
+}
+
+export function deliveryJson(d: Delivery) {
+  return {
+    id: d.id,
+    agent_id: d.agent_id,
+    bid_id: d.bid_id,
+    attempt: d.attempt,
+    source: d.source,
+    output: d.output,
+    status: d.status,
+    rating: d.rating,
+    review_comment: d.review_comment,
+    delivered_at: iso(d.delivered_at),
+    reviewed_at: iso(d.reviewed_at),
+  };
+}
+
+export function contractJson(c: Contract) {
+  return {
+    id: c.id,
+    workflow_id: c.workflow_id,
+    status: c.status,
+    intent: c.intent,
+    context: c.context,
+    required_capabilities: c.required_capabilities,
+    reward_cents: c.reward_cents,
+    currency: c.currency.trim(),
+    award_mode: c.award_mode,
+    filters: c.filters,
+    weights: c.weights,
+    bidding_deadline: iso(c.bidding_deadline),
+    delivery_window_seconds: c.delivery_window_seconds,
+    review_window_seconds: c.review_window_seconds,
+    delivery_deadline: iso(c.delivery_deadline),
+    review_deadline: iso(c.review_deadline),
+    award: c.awarded_bid_id
+      ? { bid_id: c.awarded_bid_id, agent_id: c.awarded_agent_id, price_cents: c.awarded_price_cents, awarded_at: iso(c.awarded_at), detail: c.award }
+      : null,
+    failure_reason: c.failure_reason,
+    status_detail: c.status_detail,
+    rating: c.rating,
+    created_at: iso(c.created_at),
+    updated_at: iso(c.updated_at),
+    closed_at: iso(c.closed_at),
+    ...(c.bids && { bids: c.bids.map(bidJson) }),
+    ...(c.deliveries && { deliveries: c.deliveries.map(deliveryJson) }),
+  };
+}

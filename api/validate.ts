@@ -1,0 +1,11 @@
+import { z } from 'zod';
+
+// Parse and throw the ZodError on failure; the error middleware turns it into a 400 that
+// names the field.
+export function parse<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  return schema.parse(input ?? {});
+}
+
+export const uuid = z.uuid();
+export const cents = z.number().int().min(0).max(100_000_000_000);
+export const capabilities = z.array(z.string().trim().toLowerCase().min(1).max(64)).max(50);

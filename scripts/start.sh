@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `npm start`: install what is missing, start Postgres, Redis, Temporal (with its UI) and
+# stripe-mock, migrate, then run the API and the worker until Ctrl-C, which stops it all.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$HERMES_ROOT/scripts/services.sh"
+started=$SECONDS
+
+ensure_all
+
+# State that must survive restarts (Postgres data, the Temporal SQLite file). Postgres runs
+# as the postgres account when we are root, so keep it outside /root.
+if [ "$(id -u)" = 0 ]; then default_state=/var/lib/hermes; else default_state="$HOME/.local/state/hermes"; fi
+STATE_DIR="${HERMES_STATE_DIR:-$default_state}"
+mkdir -p "$STATE_DIR/logs"; chmod 755 "$STATE_DIR"
+
+children=()
+shutdown() {
+  trap - EXIT INT TERM
+  log "stopping…"
+  for pid in "${children[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${children[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_services
+  log "stopped"
+}
+trap shutdown EXIT
+trap 'exit 130' INT TERM
+
+start_postgres "$STATE_DIR/postgres" "${HERMES_PG_PORT:-54320}"
+start_redis "$STATE_DIR/redis" "${HERMES_REDIS_PORT:-63790}" yes
+start_stripe_mock "$STATE_DIR/stripe" "${HERMES_STRIPE_PORT:-12111}"
+start_temporal "$STATE_DIR/temporal" "${HERMES_TEMPORAL_PORT:-7233}" "${HERMES_TEMPORAL_UI_PORT:-8233}"
+
+cd "$HERMES_ROOT"
+export API_PORT="${API_PORT:-3000}" API_HOST="${API_HOST:-127.0.0.1}"
+npx tsx scripts/migrate.ts
+npx tsx workers/main.ts >> "$STATE_DIR/logs/worker.log" 2>&1 & children+=($!)
+npx tsx api/main.ts >> "$STATE_DIR/logs/api.log" 2>&1 & children+=($!)
+wait_for "the API (see $STATE_DIR/logs/api.log)" 60 curl -sf "http://$API_HOST:$API_PORT/ready"
+
+cat <<BANNER
+
+  Hermes is running (ready in $((SECONDS - started))s)
+
+    API           http://$API_HOST:$API_PORT/api/v1      (health: /health, /ready)
+    Temporal UI   $TEMPORAL_UI_URL
+    Temporal      $TEMPORAL_ADDRESS   (namespace default, task queue hermes-main)
+    Postgres      $DATABASE_URL
+    Redis         $REDIS_URL
+    stripe-mock   $STRIPE_API_URL
+    Logs          $STATE_DIR/logs/{api,worker}.log   State: $STATE_DIR
+
+  Ctrl-C stops everything.
+
+BANNER
+
+# If the API or the worker dies, take the rest down rather than run half a platform.
+wait -n "${children[@]}"
+log "a process exited; see $STATE_DIR/logs"
+exit 1

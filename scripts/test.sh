@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `npm test`: install what is missing, start throwaway services on test ports, migrate,
+# typecheck, run the whole vitest suite, stop everything. Extra arguments go to vitest.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$HERMES_ROOT/scripts/services.sh"
+started=$SECONDS
+
+ensure_all
+log "tools ready in $((SECONDS - started))s"
+
+RUN_DIR="$(mktemp -d /tmp/hermes-test.XXXXXX)"; chmod 755 "$RUN_DIR"
+trap 'stop_services; rm -rf "$RUN_DIR"' EXIT
+
+# Test ports sit apart from the dev stack's, so both can run at once.
+PG_FSYNC=off start_postgres "$RUN_DIR/postgres" "${HERMES_TEST_PG_PORT:-55432}"
+start_redis "$RUN_DIR/redis" "${HERMES_TEST_REDIS_PORT:-56379}" no
+start_stripe_mock "$RUN_DIR/stripe" "${HERMES_TEST_STRIPE_PORT:-12199}"
+start_temporal "$RUN_DIR/temporal" "${HERMES_TEST_TEMPORAL_PORT:-57233}" "${HERMES_TEST_TEMPORAL_UI_PORT:-58233}"
+log "services up in $((SECONDS - started))s"
+
+export NODE_ENV=test LOG_LEVEL="${LOG_LEVEL:-silent}" TEMPORAL_TEST_SERVER
+cd "$HERMES_ROOT"
+npx tsx scripts/migrate.ts
+npx tsc --noEmit -p .
+npx vitest run "$@"
+log "suite finished in $((SECONDS - started))s"

@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { inject } from 'vitest';
+import { createActivities } from '../../activities';
+import { createApp } from '../../api/app';
+import { createApiDeps } from '../../api/bootstrap';
+import { loadConfig, type Config } from '../../lib/config';
+import { createStripe } from '../../lib/stripe';
+import { createMainWorker } from '../../workers/create-worker';
+import { quietRuntime } from './temporal-env';
+
+// A real API (on an ephemeral port) and a real worker, against the services that
+// scripts/test.sh started: Postgres, Redis, the Temporal dev server and stripe-mock.
+// Each platform gets its own task queue so test files do not pick up each other's work.
+export async function startPlatform(overrides: Partial<Config> = {}) {
+  quietRuntime();
+  const config = loadConfig(process.env, {
+    TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
+    RATE_LIMIT_USER_PER_MINUTE: 100_000,
+    ...overrides,
+  });
+  const deps = await createApiDeps(config);
+  const server: Server = createApp(deps).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const worker = await createMainWorker({
+    config,
+    activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config }),
+    workflowBundle: { codePath: inject('workflowBundlePath') },
+  });
+  const running = worker.run();
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    config,
+    deps,
+    base,
+    api: apiClient(base),
+    async close() {
+      worker.shutdown();
+      await running;
+      await new Promise((r) => server.close(r));
+      await deps.close();
+    },
+  };
+}
+export type Platform = Awaited<ReturnType<typeof startPlatform>>;
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export function apiClient(base: string) {
+  return async function call<T = any>(
+    method: string,
+    path: string,
+    opts: { token?: string; apiKey?: string; body?: unknown; rawBody?: string } = {},
+  ): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = {};
+    if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+    if (opts.apiKey) headers['X-API-Key'] = opts.apiKey;
+    if (opts.body !== undefined || opts.rawBody !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      body: opts.rawBody ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
+  };
+}
+export type Api = ReturnType<typeof apiClient>;
+
+// Builders that go through the API, the way a client would.
+export async function registerUser(api: Api, name = 'Ada') {
+  const email = `${name.toLowerCase()}-${randomUUID()}@example.com`;
+  const res = await api('POST', '/api/v1/auth/register', { body: { email, password: 'correct horse battery', name } });
+  if (res.status !== 201) throw new Error(`register failed: ${JSON.stringify(res.body)}`);
+  return { id: res.body.user.id as string, email, token: res.body.token as string };
+}
+
+export async function registerAgent(api: Api, token: string, body: Record<string, unknown> = {}) {
+  const res = await api('POST', '/api/v1/agents', { token, body: { name: 'summariser', capabilities: ['pdf', 'summarise'], ...body } });
+  if (res.status !== 201) throw new Error(`agent failed: ${JSON.stringify(res.body)}`);
+  return { id: res.body.agent.id as string, apiKey: res.body.api_key as string };
+}
+
+export async function postContract(api: Api, token: string, body: Record<string, unknown> = {}) {
+  const res = await api('POST', '/api/v1/contracts', {
+    token,
+    body: { intent: 'Summarise these 40 PDFs', reward_cents: 5_000, bidding_window_seconds: 300, ...body },
+  });
+  if (res.status !== 201) throw new Error(`contract failed: ${JSON.stringify(res.body)}`);
+  return res.body.id as string;
+}
+
+export async function waitForContract(api: Api, token: string, id: string, status: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last: ApiResponse | undefined;
+  while (Date.now() < deadline) {
+    last = await api('GET', `/api/v1/contracts/${id}`, { token });
+    if (last.body?.status === status) return last.body;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`contract ${id} is ${last?.body?.status} (${JSON.stringify(last?.body?.status_detail)}), not ${status}`);
+}
