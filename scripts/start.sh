@@ -33,8 +33,8 @@ start_temporal "$STATE_DIR/temporal" "${HERMES_TEMPORAL_PORT:-7233}" "${HERMES_T
 cd "$HERMES_ROOT"
 export API_PORT="${API_PORT:-3000}" API_HOST="${API_HOST:-127.0.0.1}"
 npx tsx scripts/migrate.ts
-npx tsx workers/main.ts >> "$STATE_DIR/logs/worker.log" 2>&1 & children+=($!)
-npx tsx api/main.ts >> "$STATE_DIR/logs/api.log" 2>&1 & children+=($!)
+"$HERMES_ROOT/node_modules/.bin/tsx" workers/main.ts >> "$STATE_DIR/logs/worker.log" 2>&1 & children+=($!)
+"$HERMES_ROOT/node_modules/.bin/tsx" api/main.ts >> "$STATE_DIR/logs/api.log" 2>&1 & children+=($!)
 wait_for "the API (see $STATE_DIR/logs/api.log)" 60 curl -sf "http://$API_HOST:$API_PORT/ready"
 
 cat <<BANNER
