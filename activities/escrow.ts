@@ -25,6 +25,12 @@ export function createEscrowActivities({
   stripe: Stripe;
   defaultPaymentMethod: string;
 }) {
+  async function paymentByIntent(paymentIntentId: string) {
+    const row = await knex('payments').where({ stripe_payment_intent_id: paymentIntentId }).first();
+    if (!row) throw ApplicationFailure.nonRetryable(`no payment ${paymentIntentId}`, 'PAYMENT_NOT_FOUND');
+    return row;
+  }
+
   return {
     async holdEscrow(input: HoldEscrowInput): Promise<PaymentView> {
       const existing = await knex('payments').where({ idempotency_key: input.idempotencyKey }).first();
@@ -73,8 +79,7 @@ export function createEscrowActivities({
     },
 
     async captureEscrow(input: { paymentIntentId: string; amountCents: number; idempotencyKey: string }): Promise<PaymentView> {
-      const row = await knex('payments').where({ stripe_payment_intent_id: input.paymentIntentId }).first();
-      if (!row) throw ApplicationFailure.nonRetryable(`no payment ${input.paymentIntentId}`, 'PAYMENT_NOT_FOUND');
+      const row = await paymentByIntent(input.paymentIntentId);
       if (row.status === 'captured') return toView(row);
       await stripe.paymentIntents.capture(
         input.paymentIntentId,
@@ -89,8 +94,7 @@ export function createEscrowActivities({
     },
 
     async voidEscrow(input: { paymentIntentId: string; idempotencyKey: string; reason: string }): Promise<PaymentView> {
-      const row = await knex('payments').where({ stripe_payment_intent_id: input.paymentIntentId }).first();
-      if (!row) throw ApplicationFailure.nonRetryable(`no payment ${input.paymentIntentId}`, 'PAYMENT_NOT_FOUND');
+      const row = await paymentByIntent(input.paymentIntentId);
       if (row.status === 'voided') return toView(row);
       await stripe.paymentIntents.cancel(
         input.paymentIntentId,
