@@ -5,9 +5,9 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { HERMES_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { bid, contractInput } from '../test/support/builders';
 import { recordedActivities } from '../test/support/recorded-activities';
+import { registerSearchAttributes } from '../test/support/register-search-attributes';
 import { WORKFLOWS_PATH } from '../workers/create-worker';
 import { accept, closeBidding, contractWorkflow, deliver, submitBid } from '../workflows/contract';
 import proto from '@temporalio/proto';
@@ -17,13 +17,7 @@ Runtime.install({ logger: new DefaultLogger('ERROR') });
 const env = await TestWorkflowEnvironment.createTimeSkipping({
   server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER! } },
 });
-const { IndexedValueType } = proto.temporal.api.enums.v1;
-await env.connection.operatorService.addSearchAttributes({
-  namespace: 'default',
-  searchAttributes: Object.fromEntries(
-    HERMES_SEARCH_ATTRIBUTES.map((k) => [k.name, k.type === 'INT' ? IndexedValueType.INDEXED_VALUE_TYPE_INT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
-  ),
-});
+await registerSearchAttributes(env.connection);
 const worker = await Worker.create({
   connection: env.nativeConnection,
   taskQueue: 'record',

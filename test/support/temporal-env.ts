@@ -1,13 +1,12 @@
-import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { inject } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractState } from '../../domain/contract-types';
-import { HERMES_SEARCH_ATTRIBUTES } from '../../domain/search-attributes';
 import type { ContractStatus } from '../../domain/statuses';
 import { getState } from '../../workflows/contract';
+import { registerSearchAttributes } from './register-search-attributes';
 
 // Tests assert on outcomes; the SDK's per-activity warnings (expected failures) are noise.
 let runtimeInstalled = false;
@@ -25,17 +24,7 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   if (!path) throw new Error('TEMPORAL_TEST_SERVER is not set: run the suite with `npm test`');
   quietRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
-  // The dev server registers these from its command line; the test server needs the operator API.
-  const { IndexedValueType } = proto.temporal.api.enums.v1;
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(
-      HERMES_SEARCH_ATTRIBUTES.map((k) => [
-        k.name,
-        k.type === 'INT' ? IndexedValueType.INDEXED_VALUE_TYPE_INT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-      ]),
-    ),
-  });
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   return env;
 }
 
