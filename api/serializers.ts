@@ -1,4 +1,5 @@
 import type { Agent, Bid, Contract, Delivery } from '../db/models';
+import type { BidView } from '../domain/contract-types';
 
 // Database rows → API JSON (snake_case). Secrets and internals never leave here.
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
@@ -33,6 +34,36 @@ export function bidJson(b: Bid) {
     score: b.score ?? null,
     created_at: iso(b.created_at),
     updated_at: iso(b.updated_at),
+  };
+}
+
+// A bid as the workflow accepted it, answered to the bidding agent.
+export function acceptedBidJson(contractId: string, b: BidView) {
+  return {
+    id: b.bidId,
+    contract_id: contractId,
+    agent_id: b.agentId,
+    price_cents: b.priceCents,
+    eta_seconds: b.etaSeconds,
+    confidence: b.confidence,
+    message: b.message,
+    revision: b.revision,
+    submitted_at: b.submittedAt,
+  };
+}
+
+// What an agent sees of an open contract: the work and its terms, not the owner.
+export function openContractJson(c: Contract) {
+  return {
+    id: c.id,
+    intent: c.intent,
+    context: c.context,
+    required_capabilities: c.required_capabilities,
+    reward_cents: c.reward_cents,
+    currency: c.currency.trim(),
+    filters: c.filters,
+    bidding_deadline: iso(c.bidding_deadline),
+    delivery_window_seconds: c.delivery_window_seconds,
   };
 }
 

@@ -16,7 +16,7 @@ import { CANCELLABLE_STATUSES, TERMINAL_STATUSES, type ContractStatus, type Fail
 // The contract's in-memory state and the synchronous checks that guard every update. No I/O
 // and no clock of its own: the workflow passes times in, so this class is deterministic.
 
-export function reject(type: ErrorCode, message: string, field?: string): never {
+export function refuse(type: ErrorCode, message: string, field?: string): never {
   throw ApplicationFailure.create({ type, message, nonRetryable: true, details: field ? [{ field }] : [] });
 }
 
@@ -60,27 +60,27 @@ export class ContractProcess {
   }
 
   private assertOwner(caller: Caller): void {
-    if (caller.userId !== this.input.userId) reject('FORBIDDEN', 'only the contract owner may do this');
+    if (caller.userId !== this.input.userId) refuse('FORBIDDEN', 'only the contract owner may do this');
   }
 
   private assertStatus(allowed: readonly ContractStatus[], action: string): void {
     if (!allowed.includes(this.status) || this.cancelRequested) {
-      reject('INVALID_STATE', `cannot ${action} a contract that is ${this.cancelRequested ? 'being cancelled' : this.status}`);
+      refuse('INVALID_STATE', `cannot ${action} a contract that is ${this.cancelRequested ? 'being cancelled' : this.status}`);
     }
   }
 
   validateBid(req: BidRequest): void {
     if (this.status !== 'BIDDING' || !this.biddingOpen || this.cancelRequested) {
-      reject('BIDDING_CLOSED', 'bidding on this contract is closed');
+      refuse('BIDDING_CLOSED', 'bidding on this contract is closed');
     }
-    if (!Number.isSafeInteger(req.priceCents) || req.priceCents < 0) reject('VALIDATION_ERROR', 'price must be whole cents ≥ 0', 'price_cents');
-    if (!Number.isSafeInteger(req.etaSeconds) || req.etaSeconds <= 0) reject('VALIDATION_ERROR', 'ETA must be a positive number of seconds', 'eta_seconds');
-    if (!(req.confidence >= 0 && req.confidence <= 1)) reject('VALIDATION_ERROR', 'confidence must be between 0 and 1', 'confidence');
+    if (!Number.isSafeInteger(req.priceCents) || req.priceCents < 0) refuse('VALIDATION_ERROR', 'price must be whole cents ≥ 0', 'price_cents');
+    if (!Number.isSafeInteger(req.etaSeconds) || req.etaSeconds <= 0) refuse('VALIDATION_ERROR', 'ETA must be a positive number of seconds', 'eta_seconds');
+    if (!(req.confidence >= 0 && req.confidence <= 1)) refuse('VALIDATION_ERROR', 'confidence must be between 0 and 1', 'confidence');
     if (req.priceCents > this.input.rewardCents) {
-      reject('PRICE_ABOVE_REWARD', `price ${req.priceCents} exceeds the reward of ${this.input.rewardCents} cents`, 'price_cents');
+      refuse('PRICE_ABOVE_REWARD', `price ${req.priceCents} exceeds the reward of ${this.input.rewardCents} cents`, 'price_cents');
     }
     if (this.bids.has(req.agentId) && !req.replace) {
-      reject('DUPLICATE_BID', 'this agent already bid; send replace: true to replace the bid');
+      refuse('DUPLICATE_BID', 'this agent already bid; send replace: true to replace the bid');
     }
   }
 
@@ -102,30 +102,37 @@ export class ContractProcess {
 
   validateCloseBidding(caller: Caller): void {
     this.assertOwner(caller);
-    if (this.status !== 'BIDDING' || !this.biddingOpen || this.cancelRequested) reject('BIDDING_CLOSED', 'bidding is already closed');
+    if (this.status !== 'BIDDING' || !this.biddingOpen || this.cancelRequested) refuse('BIDDING_CLOSED', 'bidding is already closed');
   }
 
   validateManualAward(caller: Caller & { bidId: string }): BidView {
     this.assertOwner(caller);
-    if (this.input.awardMode !== 'manual') reject('INVALID_STATE', 'this contract is awarded automatically');
+    if (this.input.awardMode !== 'manual') refuse('INVALID_STATE', 'this contract is awarded automatically');
     if (this.status !== 'BIDDING' || this.manualAwardBidId !== null || this.cancelRequested) {
-      reject('INVALID_STATE', `cannot award a contract that is ${this.status}`);
+      refuse('INVALID_STATE', `cannot award a contract that is ${this.status}`);
     }
     const bid = [...this.bids.values()].find((b) => b.bidId === caller.bidId);
-    if (!bid) reject('BID_NOT_FOUND', `no bid ${caller.bidId} on this contract`, 'bid_id');
+    if (!bid) refuse('BID_NOT_FOUND', `no bid ${caller.bidId} on this contract`, 'bid_id');
     return bid;
   }
 
   validateDeliver(req: DeliveryRequest): void {
-    if (!this.award || req.agentId !== this.award.agentId) reject('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
+    if (!this.award || req.agentId !== this.award.agentId) refuse('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
     if (this.status !== 'IN_PROGRESS' || this.delivery !== null || this.cancelRequested) {
-      reject('INVALID_STATE', `cannot deliver to a contract that is ${this.status}`);
+      refuse('INVALID_STATE', `cannot deliver to a contract that is ${this.status}`);
     }
   }
 
   validateReview(caller: Caller): void {
     this.assertOwner(caller);
-    if (this.status !== 'DELIVERED' || this.review !== null) reject('INVALID_STATE', `cannot review a contract that is ${this.status}`);
+    if (this.status !== 'DELIVERED' || this.review !== null) refuse('INVALID_STATE', `cannot review a contract that is ${this.status}`);
+  }
+
+  validateAccept(req: Caller & { rating: number }): void {
+    this.validateReview(req);
+    if (!Number.isInteger(req.rating) || req.rating < 1 || req.rating > 5) {
+      refuse('VALIDATION_ERROR', 'rating must be an integer from 1 to 5', 'rating');
+    }
   }
 
   validateCancel(caller: Caller): void {

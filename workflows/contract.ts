@@ -69,6 +69,7 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
   if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
 
   const chosen = await chooseAward(p);
+  if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
   if (!chosen) return finish(p, 'EXPIRED', null, p.statusDetail);
   p.award = chosen;
   await setStatus(p, 'AWARDED');
@@ -156,21 +157,25 @@ async function chooseAward(p: ContractProcess): Promise<Award | null> {
       p.statusDetail = 'no bid passed the contract filters';
       return null;
     }
-    const bid = bids.find((b) => b.bidId === winner.bidId)!;
-    return { bidId: bid.bidId, agentId: bid.agentId, priceCents: bid.priceCents, etaSeconds: bid.etaSeconds, mode: 'auto', score: winner.score, ranking, awardedAt: nowIso() };
+    return awardOf(bids.find((b) => b.bidId === winner.bidId)!, 'auto', winner.score, ranking);
   }
 
   if (p.manualAwardBidId === null) {
     p.awardDeadline = secondsFromNow(input.awardWindowSeconds);
     await wf.condition(() => p.manualAwardBidId !== null || p.cancelRequested, msUntil(p.awardDeadline));
   }
-  if (p.cancelRequested || p.manualAwardBidId === null) {
-    p.statusDetail = p.cancelRequested ? p.cancelReason : 'the owner did not award a bid in time';
+  if (p.cancelRequested) return null;
+  if (p.manualAwardBidId === null) {
+    p.statusDetail = 'the owner did not award a bid in time';
     return null;
   }
   const bid = bids.find((b) => b.bidId === p.manualAwardBidId)!;
-  const score = ranking.find((r) => r.bidId === bid.bidId)?.score ?? null;
-  return { bidId: bid.bidId, agentId: bid.agentId, priceCents: bid.priceCents, etaSeconds: bid.etaSeconds, mode: 'manual', score, ranking, awardedAt: nowIso() };
+  return awardOf(bid, 'manual', ranking.find((r) => r.bidId === bid.bidId)?.score ?? null, ranking);
+}
+
+function awardOf(bid: BidView, mode: Award['mode'], score: number | null, ranking: Award['ranking']): Award {
+  const { bidId, agentId, priceCents, etaSeconds } = bid;
+  return { bidId, agentId, priceCents, etaSeconds, mode, score, ranking, awardedAt: nowIso() };
 }
 
 async function finish(
@@ -180,7 +185,6 @@ async function finish(
   detail: string | null,
   extra: { actualSeconds?: number } = {},
 ): Promise<ContractOutcome> {
-  if (status === 'EXPIRED' && p.cancelRequested) status = 'CANCELLED';
   if (p.payment && p.payment.status !== 'voided' && p.payment.status !== 'captured') {
     p.payment = await payments.voidEscrow({
       paymentIntentId: p.payment.paymentIntentId,
@@ -253,7 +257,7 @@ function registerHandlers(p: ContractProcess): void {
 
   wf.setHandler(
     closeBidding,
-    (caller) => {
+    () => {
       p.biddingOpen = false;
       return p.view();
     },
@@ -298,14 +302,7 @@ function registerHandlers(p: ContractProcess): void {
       await tracked(p, () => db.recordReview(contractId, p.delivery!.attempt, p.review!));
       return p.view();
     },
-    {
-      validator: (req) => {
-        p.validateReview(req);
-        if (!Number.isInteger(req.rating) || req.rating < 1 || req.rating > 5) {
-          throw wf.ApplicationFailure.create({ type: 'VALIDATION_ERROR', message: 'rating must be an integer from 1 to 5', nonRetryable: true, details: [{ field: 'rating' }] });
-        }
-      },
-    },
+    { validator: (req) => p.validateAccept(req) },
   );
 
   wf.setHandler(

@@ -12,10 +12,9 @@ const register = z.strictObject({
 });
 const login = z.strictObject({ email: z.email(), password: z.string().min(1) });
 
-// A hash to verify against when the email is unknown, so both paths take the same time.
-const DUMMY_HASH = hashPassword('hermes-timing-equaliser');
-
 export function authRouter({ models, tokens, auth }: ApiDeps): Router {
+  // A hash to verify against when the email is unknown, so both paths take the same time.
+  const dummyHash = hashPassword('hermes-timing-equaliser');
   const r = new Router({ prefix: '/auth' });
 
   r.post('/register', auth.limitByAddress, async (ctx) => {
@@ -31,7 +30,7 @@ export function authRouter({ models, tokens, auth }: ApiDeps): Router {
   r.post('/login', auth.limitByAddress, async (ctx) => {
     const body = parse(login, ctx.request.body);
     const user = await models.User.query().whereRaw('lower(email) = lower(?)', [body.email]).whereNull('deleted_at').first();
-    const ok = await verifyPassword(user?.password_hash ?? (await DUMMY_HASH), body.password);
+    const ok = await verifyPassword(user?.password_hash ?? (await dummyHash), body.password);
     if (!user || !ok) throw new HttpError('INVALID_CREDENTIALS', 'email or password is wrong');
     const { token, expiresIn } = await tokens.issue(user.id);
     ctx.body = { token, token_type: 'Bearer', expires_in: expiresIn };

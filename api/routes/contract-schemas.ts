@@ -14,6 +14,9 @@ export const filtersSchema = z.strictObject({
 });
 
 const bps = z.number().int().min(0).max(BPS);
+export const weightsSchema = z
+  .strictObject({ price: bps, performance: bps, speed: bps, reputation: bps })
+  .refine((w) => w.price + w.performance + w.speed + w.reputation === BPS, `weights are basis points and must sum to ${BPS}`);
 
 export const createContract = z.strictObject({
   intent: z.string().trim().min(1).max(10_000),
@@ -24,10 +27,7 @@ export const createContract = z.strictObject({
   award_mode: z.enum(AWARD_MODES).default('auto'),
   filters: filtersSchema.optional(),
   // Overrides the user's saved preferences for this contract only.
-  weights: z
-    .strictObject({ price: bps, performance: bps, speed: bps, reputation: bps })
-    .refine((w) => w.price + w.performance + w.speed + w.reputation === BPS, `weights must sum to ${BPS}`)
-    .optional(),
+  weights: weightsSchema.optional(),
   bidding_window_seconds: z.number().int().min(1).max(30 * DAY).default(3600),
   delivery_window_seconds: z.number().int().min(1).max(90 * DAY).default(DAY),
   review_window_seconds: z.number().int().min(1).max(30 * DAY).optional(),

@@ -5,6 +5,7 @@ import { currentAgent } from '../auth';
 import { findContract } from '../contracts-store';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
+import { acceptedBidJson, openContractJson } from '../serializers';
 import { parse } from '../validate';
 import { bidBody, deliverBody } from './contract-schemas';
 
@@ -27,19 +28,7 @@ export function meshRouter(deps: ApiDeps): Router {
       .whereRaw('required_capabilities <@ ?::text[]', [agent.capabilities])
       .orderBy('bidding_deadline')
       .limit(q.limit);
-    ctx.body = {
-      data: rows.map((c) => ({
-        id: c.id,
-        intent: c.intent,
-        context: c.context,
-        required_capabilities: c.required_capabilities,
-        reward_cents: c.reward_cents,
-        currency: c.currency.trim(),
-        filters: c.filters,
-        bidding_deadline: c.bidding_deadline.toISOString(),
-        delivery_window_seconds: c.delivery_window_seconds,
-      })),
-    };
+    ctx.body = { data: rows.map(openContractJson) };
   });
 
   r.post('/bid', async (ctx) => {
@@ -61,20 +50,7 @@ export function meshRouter(deps: ApiDeps): Router {
       ],
     });
     ctx.status = bid.revision === 1 ? 201 : 200;
-    ctx.body = {
-      status: 'accepted',
-      bid: {
-        id: bid.bidId,
-        contract_id: contract.id,
-        agent_id: bid.agentId,
-        price_cents: bid.priceCents,
-        eta_seconds: bid.etaSeconds,
-        confidence: bid.confidence,
-        message: bid.message,
-        revision: bid.revision,
-        submitted_at: bid.submittedAt,
-      },
-    };
+    ctx.body = { status: 'accepted', bid: acceptedBidJson(contract.id, bid) };
   });
 
   r.post('/deliver', async (ctx) => {

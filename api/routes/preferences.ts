@@ -1,23 +1,14 @@
 import Router from '@koa/router';
-import type { Knex } from 'knex';
 import { z } from 'zod';
-import { DEFAULT_WEIGHTS, BPS, type Weights } from '../../domain/weights';
+import type { Knex } from 'knex';
+import { DEFAULT_WEIGHTS, type Weights } from '../../domain/weights';
 import type { AwardFilters } from '../../domain/ranking';
 import { currentUserId } from '../auth';
 import type { ApiDeps } from '../deps';
 import { parse } from '../validate';
-import { filtersSchema } from './contract-schemas';
+import { filtersSchema, weightsSchema } from './contract-schemas';
 
-const bps = z.number().int().min(0).max(BPS);
-const putPreferences = z
-  .strictObject({
-    weights: z.strictObject({ price: bps, performance: bps, speed: bps, reputation: bps }),
-    default_filters: filtersSchema.default({}),
-  })
-  .refine((p) => p.weights.price + p.weights.performance + p.weights.speed + p.weights.reputation === BPS, {
-    path: ['weights'],
-    message: `weights are basis points and must sum to ${BPS}`,
-  });
+const putPreferences = z.strictObject({ weights: weightsSchema, default_filters: filtersSchema.default({}) });
 
 export interface Preferences {
   weights: Weights;

@@ -7,14 +7,12 @@ import type { PaymentView } from '../../domain/contract-types';
 // test/integration.
 export interface Recorder {
   calls: { name: keyof Activities; args: unknown[] }[];
-  named(name: keyof Activities): unknown[][];
   declineEscrow: boolean;
 }
 
 export function recordedActivities(): { activities: Activities; recorder: Recorder } {
   const recorder: Recorder = {
     calls: [],
-    named: (name) => recorder.calls.filter((c) => c.name === name).map((c) => c.args),
     declineEscrow: false,
   };
   const record = (name: keyof Activities, args: unknown[]) => recorder.calls.push({ name, args });

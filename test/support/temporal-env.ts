@@ -37,12 +37,9 @@ export async function startWorker(env: TestWorkflowEnvironment, taskQueue: strin
     activities,
   });
   const running = worker.run();
-  return {
-    worker,
-    async stop() {
-      worker.shutdown();
-      await running;
-    },
+  return async function stop() {
+    worker.shutdown();
+    await running;
   };
 }
 

@@ -2,6 +2,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Activities } from '../../activities';
 import type { ContractInput } from '../../domain/contract-types';
 import { accept, award, cancel, closeBidding, contractWorkflow, deliver, reject, submitBid } from '../../workflows/contract';
 import { bid, contractInput } from '../support/builders';
@@ -17,7 +18,7 @@ beforeAll(async () => {
   env = await timeSkippingEnv();
   const recorded = recordedActivities();
   recorder = recorded.recorder;
-  ({ stop: stopWorker } = await startWorker(env, taskQueue, recorded.activities));
+  stopWorker = await startWorker(env, taskQueue, recorded.activities);
 });
 
 afterAll(async () => {
@@ -35,7 +36,7 @@ async function start(overrides: Partial<ContractInput> = {}) {
   return { input, handle };
 }
 
-function callsFor(name: Parameters<Recorder['named']>[0], contractId: string) {
+function callsFor(name: keyof Activities, contractId: string) {
   return recorder.calls.filter((c) => c.name === name && JSON.stringify(c.args).includes(contractId)).map((c) => c.args);
 }
 
