@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+// Typed wrapper over the native addon (sandbox/src, built by scripts/lib.sh into
+// ~/.cache/hermes and linked at sandbox/build/hermes_sandbox.node).
+
+export const SANDBOX_OUTCOMES = [
+  'ok',
+  'exit_nonzero',
+  'trap',
+  'fuel_exhausted',
+  'timeout',
+  'memory_limit',
+  'output_limit',
+  'cancelled',
+] as const;
+export type SandboxOutcome = (typeof SANDBOX_OUTCOMES)[number];
+
+export interface RunLimits {
+  /** wasmtime fuel units; roughly one per wasm instruction. */
+  fuel: number;
+  memoryBytes: number;
+  timeoutMs: number;
+  /** Cap for stdout and for stderr, each; writing past it stops the run (`output_limit`). */
+  outputBytes: number;
+}
+
+export interface RunOptions extends RunLimits {
+  /** Module bytes; may be omitted when `moduleSha256` is already compiled in this sandbox. */
+  module?: Uint8Array;
+  /** With `module`, the run is refused unless the bytes hash to this. */
+  moduleSha256?: string;
+  stdin?: Uint8Array | string;
+  args?: string[];
+  env?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  outcome: SandboxOutcome;
+  exitCode: number | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  fuelConsumed: number;
+  durationMs: number;
+  /** Trap message, or what stopped the run; null when it ran to completion. */
+  message: string | null;
+  moduleSha256: string;
+}
+
+export class SandboxError extends Error {
+  constructor(
+    readonly code: 'INVALID_MODULE' | 'HASH_MISMATCH' | 'MODULE_NOT_CACHED' | 'INVALID_WAT' | 'SANDBOX_FAILURE',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SandboxError';
+  }
+}
+
+interface NativeRunResult {
+  outcome: string;
+  exitCode?: number | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  fuelConsumed: number;
+  durationMs: number;
+  message?: string | null;
+  moduleSha256: string;
+}
+
+interface NativeSandbox {
+  compile(module: Buffer): Promise<{ sha256: string; size: number }>;
+  hasModule(sha256: string): boolean;
+  readonly cachedModules: number;
+  cancel(runId: string): boolean;
+  run(request: Record<string, unknown>): Promise<NativeRunResult>;
+}
+
+interface NativeAddon {
+  Sandbox: new (options?: { cacheCapacity?: number }) => NativeSandbox;
+  watToWasm(text: string): Buffer;
+}
+
+const loaded = new Map<string, NativeAddon>();
+function loadAddon(path: string): NativeAddon {
+  let addon = loaded.get(path);
+  if (!addon) {
+    try {
+      addon = createRequire(import.meta.url)(path) as NativeAddon;
+    } catch (err) {
+      throw new Error(`cannot load the sandbox addon at ${path} (run npm start or npm test to build it): ${String(err)}`);
+    }
+    loaded.set(path, addon);
+  }
+  return addon;
+}
+
+// The addon reports failures as "CODE: message"; turn them into typed errors.
+function translate(err: unknown): never {
+  const message = err instanceof Error ? err.message : String(err);
+  const match = /^(INVALID_MODULE|HASH_MISMATCH|MODULE_NOT_CACHED|INVALID_WAT): (.*)$/s.exec(message);
+  if (match) throw new SandboxError(match[1] as SandboxError['code'], match[2]!);
+  throw new SandboxError('SANDBOX_FAILURE', message);
+}
+
+const toBuffer = (b: Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+export class WasmSandbox {
+  private constructor(private readonly native: NativeSandbox) {}
+
+  static load(addonPath: string, options: { cacheCapacity?: number } = {}): WasmSandbox {
+    const addon = loadAddon(addonPath);
+    return new WasmSandbox(new addon.Sandbox({ cacheCapacity: options.cacheCapacity }));
+  }
+
+  /** Compile and link against WASI preview 1; throws SandboxError('INVALID_MODULE') saying why. */
+  async compile(module: Uint8Array): Promise<{ sha256: string; size: number }> {
+    return this.native.compile(toBuffer(module)).catch(translate);
+  }
+
+  has(sha256: string): boolean {
+    return this.native.hasModule(sha256);
+  }
+
+  get cachedModules(): number {
+    return this.native.cachedModules;
+  }
+
+  async run(options: RunOptions): Promise<RunResult> {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const runId = randomUUID();
+    const onAbort = () => this.native.cancel(runId);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const r = await this.native
+        .run({
+          module: options.module ? toBuffer(options.module) : undefined,
+          moduleSha256: options.moduleSha256,
+          stdin: typeof options.stdin === 'string' ? Buffer.from(options.stdin) : options.stdin && toBuffer(options.stdin),
+          args: options.args,
+          env: options.env,
+          fuel: options.fuel,
+          memoryBytes: options.memoryBytes,
+          timeoutMs: options.timeoutMs,
+          outputBytes: options.outputBytes,
+          runId,
+        })
+        .catch(translate);
+      return {
+        outcome: r.outcome as SandboxOutcome,
+        exitCode: r.exitCode ?? null,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        fuelConsumed: r.fuelConsumed,
+        durationMs: r.durationMs,
+        message: r.message ?? null,
+        moduleSha256: r.moduleSha256,
+      };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+export function watToWasm(addonPath: string, text: string): Buffer {
+  try {
+    return loadAddon(addonPath).watToWasm(text);
+  } catch (err) {
+    return translate(err);
+  }
+}

@@ -1,0 +1,224 @@
+//! Node binding for the Hermes sandbox. Every run happens on its own thread; the JS side gets
+//! a Promise and can cancel by run id. Nothing a guest does can panic or abort the host: guest
+//! faults are wasmtime traps, and a panic on a run thread becomes a rejected Promise.
+
+mod capped_pipe;
+mod engine;
+mod limits;
+mod run;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use engine::SandboxEngine;
+use run::{RunSpec, StopFlag};
+
+#[napi(object)]
+pub struct SandboxOptions {
+    /// How many compiled modules to keep, least recently used evicted first.
+    pub cache_capacity: Option<u32>,
+}
+
+#[napi(object)]
+pub struct CompileResult {
+    pub sha256: String,
+    pub size: u32,
+}
+
+#[napi(object)]
+pub struct RunRequest {
+    /// Module bytes; optional when `module_sha256` is already cached.
+    pub module: Option<Buffer>,
+    pub module_sha256: Option<String>,
+    pub stdin: Option<Buffer>,
+    pub args: Option<Vec<String>>,
+    pub env: Option<HashMap<String, String>>,
+    pub fuel: i64,
+    pub memory_bytes: i64,
+    pub timeout_ms: u32,
+    pub output_bytes: u32,
+    /// Lets `cancel(run_id)` stop this run.
+    pub run_id: Option<String>,
+}
+
+#[napi(object)]
+pub struct RunResult {
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub stdout: Buffer,
+    pub stderr: Buffer,
+    pub fuel_consumed: i64,
+    pub duration_ms: f64,
+    pub message: Option<String>,
+    pub module_sha256: String,
+}
+
+#[napi]
+pub struct Sandbox {
+    engine: Arc<SandboxEngine>,
+    runs: Arc<Mutex<HashMap<String, Arc<StopFlag>>>>,
+}
+
+fn invalid_module(e: wasmtime::Error) -> Error {
+    Error::new(Status::InvalidArg, format!("INVALID_MODULE: {}", first_line(&e)))
+}
+
+fn first_line(e: &wasmtime::Error) -> String {
+    // "failed to parse WebAssembly module" alone says nothing; keep the cause chain, one line.
+    let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    chain.join(": ").lines().next().unwrap_or("").to_string()
+}
+
+#[napi]
+impl Sandbox {
+    #[napi(constructor)]
+    pub fn new(options: Option<SandboxOptions>) -> Result<Self> {
+        let capacity = options.and_then(|o| o.cache_capacity).unwrap_or(64) as usize;
+        let engine = SandboxEngine::new(capacity)
+            .map_err(|e| Error::from_reason(format!("sandbox engine: {e}")))?;
+        Ok(Self { engine, runs: Arc::new(Mutex::new(HashMap::new())) })
+    }
+
+    /// Validate by compiling and linking against WASI preview 1; caches the result.
+    #[napi]
+    pub async fn compile(&self, module: Buffer) -> Result<CompileResult> {
+        let engine = self.engine.clone();
+        let bytes = module.to_vec();
+        let size = bytes.len() as u32;
+        let compiled = tokio::task::spawn_blocking(move || engine.compile(&bytes))
+            .await
+            .map_err(|e| Error::from_reason(format!("compile task failed: {e}")))?
+            .map_err(invalid_module)?;
+        Ok(CompileResult { sha256: compiled.sha256.clone(), size })
+    }
+
+    #[napi]
+    pub fn has_module(&self, sha256: String) -> bool {
+        self.engine.cached(&sha256).is_some()
+    }
+
+    #[napi(getter)]
+    pub fn cached_modules(&self) -> u32 {
+        self.engine.cache_len() as u32
+    }
+
+    #[napi]
+    pub fn cancel(&self, run_id: String) -> bool {
+        match self.runs.lock().unwrap().get(&run_id) {
+            Some(flag) => {
+                flag.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[napi]
+    pub async fn run(&self, request: RunRequest) -> Result<RunResult> {
+        if request.fuel <= 0 || request.memory_bytes <= 0 || request.timeout_ms == 0 || request.output_bytes == 0 {
+            return Err(Error::new(
+                Status::InvalidArg,
+                "fuel, memory_bytes, timeout_ms and output_bytes must be positive".to_string(),
+            ));
+        }
+        let engine = self.engine.clone();
+        let module = request.module.map(|b| b.to_vec());
+        let wanted = request.module_sha256.clone();
+        let compiled = match (module, wanted) {
+            (Some(bytes), wanted) => {
+                let engine = engine.clone();
+                let compiled = tokio::task::spawn_blocking(move || engine.compile(&bytes))
+                    .await
+                    .map_err(|e| Error::from_reason(format!("compile task failed: {e}")))?
+                    .map_err(invalid_module)?;
+                if let Some(w) = wanted {
+                    if w != compiled.sha256 {
+                        return Err(Error::new(
+                            Status::InvalidArg,
+                            format!("HASH_MISMATCH: expected {w}, module hashes to {}", compiled.sha256),
+                        ));
+                    }
+                }
+                compiled
+            }
+            (None, Some(sha)) => engine.cached(&sha).ok_or_else(|| {
+                Error::new(Status::InvalidArg, format!("MODULE_NOT_CACHED: {sha}"))
+            })?,
+            (None, None) => {
+                return Err(Error::new(Status::InvalidArg, "module or module_sha256 is required".to_string()))
+            }
+        };
+
+        let spec = RunSpec {
+            stdin: request.stdin.map(|b| b.to_vec()).unwrap_or_default(),
+            args: request.args.unwrap_or_default(),
+            env: request.env.map(|m| m.into_iter().collect()).unwrap_or_default(),
+            fuel: request.fuel as u64,
+            memory_bytes: request.memory_bytes as usize,
+            timeout: Duration::from_millis(request.timeout_ms as u64),
+            output_bytes: request.output_bytes as usize,
+        };
+        let stop = Arc::new(StopFlag::default());
+        let run_id = request.run_id;
+        if let Some(id) = &run_id {
+            self.runs.lock().unwrap().insert(id.clone(), stop.clone());
+        }
+
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sha256 = compiled.sha256.clone();
+        let thread_stop = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("hermes-sandbox-run".into())
+            .stack_size(4 << 20)
+            .spawn(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+                    rt.block_on(run::execute(engine, compiled, spec, thread_stop))
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                }));
+                let _ = tx.send(result);
+            });
+        let outcome = match spawned {
+            Ok(_) => rx.await,
+            Err(e) => {
+                self.forget(&run_id);
+                return Err(Error::from_reason(format!("could not start a sandbox thread: {e}")));
+            }
+        };
+        self.forget(&run_id);
+        let report = match outcome {
+            Ok(Ok(Ok(report))) => report,
+            Ok(Ok(Err(e))) => return Err(Error::from_reason(format!("sandbox run failed: {e}"))),
+            Ok(Err(_)) | Err(_) => return Err(Error::from_reason("sandbox run panicked".to_string())),
+        };
+        Ok(RunResult {
+            outcome: report.outcome.as_str().to_string(),
+            exit_code: report.exit_code,
+            stdout: report.stdout.into(),
+            stderr: report.stderr.into(),
+            fuel_consumed: report.fuel_consumed as i64,
+            duration_ms: report.duration.as_secs_f64() * 1000.0,
+            message: report.message,
+            module_sha256: sha256,
+        })
+    }
+}
+
+impl Sandbox {
+    fn forget(&self, run_id: &Option<String>) {
+        if let Some(id) = run_id {
+            self.runs.lock().unwrap().remove(id);
+        }
+    }
+}
+
+/// WebAssembly text to binary, for fixtures and tooling.
+#[napi]
+pub fn wat_to_wasm(text: String) -> Result<Buffer> {
+    wat::parse_str(&text)
+        .map(Buffer::from)
+        .map_err(|e| Error::new(Status::InvalidArg, format!("INVALID_WAT: {e}")))
+}
