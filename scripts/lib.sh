@@ -24,6 +24,12 @@ ensure_debian_packages() {
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  # C to WASI for the example agents, and gcc for the benchmark's native build.
+  command -v clang-14 >/dev/null 2>&1 || missing+=(clang-14)
+  command -v wasm-ld-14 >/dev/null 2>&1 || missing+=(lld-14)
+  [ -f /usr/lib/wasm32-wasi/libc.a ] || missing+=(wasi-libc)
+  ls /usr/lib/llvm-14/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev-wasm32)
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc)
   if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq
@@ -86,6 +92,43 @@ ensure_node_modules() {
 }
 lock_digest() { cat package.json package-lock.json | sha256sum | cut -c1-16; }
 
+# The sandbox addon (Rust, napi-rs, wasmtime). Keyed by a digest of its sources, lock file
+# and rustc version, so a fresh clone reuses the build; cargo's own target dir is cached too.
+ensure_sandbox_addon() {
+  command -v cargo >/dev/null 2>&1 || die "cargo is required to build the sandbox addon (install Rust via rustup)"
+  local src="$HERMES_ROOT/sandbox" digest out
+  digest="$( (cd "$src" && cat Cargo.toml Cargo.lock build.rs src/*.rs; rustc --version) | sha256sum | cut -c1-16)"
+  out="$HERMES_CACHE/sandbox/$digest/hermes_sandbox.node"
+  if [ ! -f "$out" ]; then
+    log "building the sandbox addon (wasmtime via cargo; first build takes a few minutes)"
+    CARGO_TARGET_DIR="$HERMES_CACHE/cargo-target" cargo build --release --locked --quiet \
+      --manifest-path "$src/Cargo.toml"
+    mkdir -p "$(dirname "$out")"
+    cp "$HERMES_CACHE/cargo-target/release/libhermes_sandbox.so" "$out.tmp" && mv "$out.tmp" "$out"
+  fi
+  mkdir -p "$src/build"; ln -sfn "$out" "$src/build/hermes_sandbox.node"
+  export SANDBOX_ADDON_PATH="$out"
+}
+
+# Example agents, C compiled to WASI with Debian's clang and wasi-libc, cached by source digest.
+ensure_example_agents() {
+  local src="$HERMES_ROOT/examples/agents" digest out f name
+  digest="$( (cd "$src" && cat */*.c */*.h 2>/dev/null; clang-14 --version | head -1) | sha256sum | cut -c1-16)"
+  out="$HERMES_CACHE/agents/$digest"
+  if [ ! -f "$out/.built" ]; then
+    log "building example agents to WASI"
+    mkdir -p "$out"
+    for f in "$src"/*/main.c; do
+      name="$(basename "$(dirname "$f")")"
+      clang-14 --target=wasm32-wasi --sysroot=/usr -O2 -Wall -Werror -Wl,--strip-all \
+        -o "$out/$name.wasm" "$f"
+    done
+    touch "$out/.built"
+  fi
+  ln -sfn "$out" "$src/build"
+  export EXAMPLE_AGENTS_DIR="$out"
+}
+
 ensure_all() {
   ensure_debian_packages
   # The three installers are independent: run them side by side.
@@ -93,7 +136,9 @@ ensure_all() {
   ( ensure_python_tools ) & pids+=($!)
   ( ensure_stripe_mock ) & pids+=($!)
   ( ensure_node_modules ) & pids+=($!)
+  ( ensure_sandbox_addon ) & pids+=($!)
+  ( ensure_example_agents ) & pids+=($!)
   for p in "${pids[@]}"; do wait "$p" || die "an install step failed"; done
   # Re-run in this shell (cheap, everything is cached now) to export the paths.
-  ensure_python_tools; ensure_stripe_mock
+  ensure_python_tools; ensure_stripe_mock; ensure_sandbox_addon; ensure_example_agents
 }

@@ -1,4 +1,5 @@
-# Start and stop the local services (PostgreSQL, Redis, Temporal dev server, stripe-mock).
+# Start and stop the local services (PostgreSQL, Redis, Temporal dev server, stripe-mock,
+# SeaweedFS).
 # Sourced after lib.sh. Every start_* takes a state directory and ports, waits until the
 # service answers, and records how to stop it in STOP_ACTIONS (run by stop_services).
 STOP_ACTIONS=()
@@ -73,6 +74,29 @@ start_stripe_mock() { # <dir> <port>
   wait_for "stripe-mock" 30 curl -sf -o /dev/null -H 'Authorization: Bearer sk_test_123' \
     "http://127.0.0.1:$port/v1/customers"
   export STRIPE_API_URL="http://127.0.0.1:$port"
+}
+
+# SeaweedFS as the S3 server: master, volume, filer and S3 gateway in one process. Every port
+# is explicit (gRPC ports default to port+10000, which overflows for high test ports).
+start_seaweedfs() { # <dir> <base-port>: uses base .. base+9
+  local dir="$1" base="$2"
+  mkdir -p "$dir"
+  export S3_ACCESS_KEY_ID="${S3_ACCESS_KEY_ID:-hermes}" S3_SECRET_ACCESS_KEY="${S3_SECRET_ACCESS_KEY:-hermes-local-secret}"
+  cat > "$dir/s3.json" <<JSON
+{"identities":[{"name":"hermes","credentials":[{"accessKey":"$S3_ACCESS_KEY_ID","secretKey":"$S3_SECRET_ACCESS_KEY"}],
+  "actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+  "$WEED" server -dir="$dir" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port=$base -master.port.grpc=$((base + 1)) -master.volumeSizeLimitMB=64 \
+    -volume.port=$((base + 2)) -volume.port.grpc=$((base + 3)) -volume.max=16 -volume.preStopSeconds=0 \
+    -filer -filer.port=$((base + 4)) -filer.port.grpc=$((base + 5)) \
+    -s3 -s3.port=$((base + 6)) -s3.port.grpc=$((base + 7)) -s3.port.iceberg=0 -s3.port.lance=0 \
+    -s3.config="$dir/s3.json" > "$dir/seaweedfs.log" 2>&1 &
+  STOP_ACTIONS+=("kill_wait $!")
+  export S3_ENDPOINT="http://127.0.0.1:$((base + 6))"
+  # Any HTTP answer (403 without credentials) means the gateway is serving.
+  wait_for "SeaweedFS S3 (see $dir/seaweedfs.log)" 60 \
+    sh -c "curl -s -o /dev/null -w '%{http_code}' $S3_ENDPOINT/ | grep -q 403"
 }
 
 kill_wait() { kill "$1" 2>/dev/null || return 0; for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null || true; }

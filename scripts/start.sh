@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm start`: install what is missing, start Postgres, Redis, Temporal (with its UI) and
-# stripe-mock, migrate, then run the API and the worker until Ctrl-C, which stops it all.
+# stripe-mock and SeaweedFS, migrate, then run the API and the workers until Ctrl-C, which stops it all.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$HERMES_ROOT/scripts/services.sh"
 started=$SECONDS
@@ -28,12 +28,14 @@ trap 'exit 130' INT TERM
 start_postgres "$STATE_DIR/postgres" "${HERMES_PG_PORT:-54320}"
 start_redis "$STATE_DIR/redis" "${HERMES_REDIS_PORT:-63790}" yes
 start_stripe_mock "$STATE_DIR/stripe" "${HERMES_STRIPE_PORT:-12111}"
+start_seaweedfs "$STATE_DIR/seaweedfs" "${HERMES_SEAWEEDFS_BASE_PORT:-8327}"
 start_temporal "$STATE_DIR/temporal" "${HERMES_TEMPORAL_PORT:-7233}" "${HERMES_TEMPORAL_UI_PORT:-8233}"
 
 cd "$HERMES_ROOT"
 export API_PORT="${API_PORT:-3000}" API_HOST="${API_HOST:-127.0.0.1}"
 npx tsx scripts/migrate.ts
 "$HERMES_ROOT/node_modules/.bin/tsx" workers/main.ts >> "$STATE_DIR/logs/worker.log" 2>&1 & children+=($!)
+"$HERMES_ROOT/node_modules/.bin/tsx" workers/sandbox.ts >> "$STATE_DIR/logs/sandbox.log" 2>&1 & children+=($!)
 "$HERMES_ROOT/node_modules/.bin/tsx" api/main.ts >> "$STATE_DIR/logs/api.log" 2>&1 & children+=($!)
 wait_for "the API (see $STATE_DIR/logs/api.log)" 60 curl -sf "http://$API_HOST:$API_PORT/ready"
 
@@ -47,7 +49,9 @@ cat <<BANNER
     Postgres      $DATABASE_URL
     Redis         $REDIS_URL
     stripe-mock   $STRIPE_API_URL
-    Logs          $STATE_DIR/logs/{api,worker}.log   State: $STATE_DIR
+    S3            $S3_ENDPOINT   (SeaweedFS; bucket \${S3_BUCKET:-hermes-agents})
+    Example agents $EXAMPLE_AGENTS_DIR
+    Logs          $STATE_DIR/logs/{api,worker,sandbox}.log   State: $STATE_DIR
 
   Ctrl-C stops everything.
 

@@ -15,10 +15,11 @@ trap 'stop_services; rm -rf "$RUN_DIR"' EXIT
 PG_FSYNC=off start_postgres "$RUN_DIR/postgres" "${HERMES_TEST_PG_PORT:-55432}"
 start_redis "$RUN_DIR/redis" "${HERMES_TEST_REDIS_PORT:-56379}" no
 start_stripe_mock "$RUN_DIR/stripe" "${HERMES_TEST_STRIPE_PORT:-12199}"
+start_seaweedfs "$RUN_DIR/seaweedfs" "${HERMES_TEST_SEAWEEDFS_BASE_PORT:-58300}"
 start_temporal "$RUN_DIR/temporal" "${HERMES_TEST_TEMPORAL_PORT:-57233}" "${HERMES_TEST_TEMPORAL_UI_PORT:-58233}"
 log "services up in $((SECONDS - started))s"
 
-export NODE_ENV=test LOG_LEVEL="${LOG_LEVEL:-silent}" TEMPORAL_TEST_SERVER
+export NODE_ENV=test LOG_LEVEL="${LOG_LEVEL:-silent}" TEMPORAL_TEST_SERVER S3_BUCKET=hermes-test
 cd "$HERMES_ROOT"
 npx tsx scripts/migrate.ts
 npx tsc --noEmit -p .
