@@ -16,7 +16,10 @@ export function createAuth(deps: {
   knex: Knex;
   redis: Redis;
   tokens: Tokens;
-  config: Pick<Config, 'RATE_LIMIT_USER_PER_MINUTE' | 'RATE_LIMIT_AGENT_PER_MINUTE'>;
+  config: Pick<
+    Config,
+    'RATE_LIMIT_USER_PER_MINUTE' | 'RATE_LIMIT_AGENT_PER_MINUTE' | 'RATE_LIMIT_AUTH_PER_MINUTE' | 'RATE_LIMIT_PUBLIC_PER_MINUTE'
+  >;
 }) {
   const { knex, redis, tokens, config } = deps;
   const limiter = (keyPrefix: string, points: number) =>
@@ -24,7 +27,9 @@ export function createAuth(deps: {
   const perUser = limiter('hermes:rl:user', config.RATE_LIMIT_USER_PER_MINUTE);
   const perAgent = limiter('hermes:rl:agent', config.RATE_LIMIT_AGENT_PER_MINUTE);
   // Login and registration are guessable: limit them per client address.
-  const perAddress = limiter('hermes:rl:auth', 30);
+  const perAddress = limiter('hermes:rl:auth', config.RATE_LIMIT_AUTH_PER_MINUTE);
+  // Public reads (agent discovery) need no account, so they are limited per address.
+  const perAddressReads = limiter('hermes:rl:public', config.RATE_LIMIT_PUBLIC_PER_MINUTE);
 
   async function consume(l: RateLimiterRedis, key: string): Promise<void> {
     try {
@@ -68,6 +73,11 @@ export function createAuth(deps: {
 
     async limitByAddress(ctx: Context, next: Next) {
       await consume(perAddress, ctx.ip);
+      await next();
+    },
+
+    async limitPublicReads(ctx: Context, next: Next) {
+      await consume(perAddressReads, ctx.ip);
       await next();
     },
   };

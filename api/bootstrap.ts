@@ -2,7 +2,10 @@ import { Redis } from 'ioredis';
 import { createKnex } from '../db/knex';
 import { createModels } from '../db/models';
 import type { Config } from '../lib/config';
+import { createBinaryStore } from '../lib/binary-store';
 import { createLogger } from '../lib/logger';
+import { createS3, ensureBucket } from '../lib/s3';
+import { WasmSandbox } from '../sandbox';
 import { createTemporalClient } from '../lib/temporal';
 import { createAuth } from './auth';
 import { createTokens } from './credentials';
@@ -17,6 +20,9 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
   const temporal = await createTemporalClient(config);
   const tokens = createTokens(config);
   const auth = createAuth({ knex, redis, tokens, config });
+  const s3 = createS3(config);
+  await ensureBucket(s3, config.S3_BUCKET);
+  const sandbox = WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE });
   return {
     config,
     knex,
@@ -26,7 +32,10 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
     log,
     tokens,
     auth,
+    sandbox,
+    binaries: createBinaryStore(s3, config.S3_BUCKET),
     async close() {
+      s3.destroy();
       await Promise.allSettled([knex.destroy(), redis.quit(), temporal.connection.close()]);
     },
   };

@@ -2,7 +2,9 @@ import type { Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Models } from '../db/models';
+import type { BinaryStore } from '../lib/binary-store';
 import type { Config } from '../lib/config';
+import type { WasmSandbox } from '../sandbox';
 import type { Logger } from '../lib/logger';
 import type { Auth } from './auth';
 import type { Tokens } from './credentials';
@@ -17,4 +19,7 @@ export interface ApiDeps {
   log: Logger;
   tokens: Tokens;
   auth: Auth;
+  /** Compiles uploads to validate them; runs happen on the sandbox worker. */
+  sandbox: WasmSandbox;
+  binaries: BinaryStore;
 }

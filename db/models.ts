@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { Model } from 'objection';
+import type { TaskOutcome, TaskStatus } from '../domain/statuses';
 
 // Objection models mirror the tables column for column (snake_case, as the API speaks).
 // They are bound to a knex instance by createModels, never globally.
@@ -176,7 +177,65 @@ export class Payment extends Model {
   updated_at!: Date;
 }
 
-const all = { User, Agent, ApiKey, Bid, Delivery, Contract, UserPreference, AgentMetric, Payment };
+export class AgentBinary extends Model {
+  static override tableName = 'agent_binaries';
+  id!: string;
+  agent_id!: string;
+  version!: string;
+  sha256!: string;
+  size_bytes!: number;
+  url!: string;
+  uploaded_by!: string;
+  created_at!: Date;
+}
+
+export class Task extends Model {
+  static override tableName = 'tasks';
+  id!: string;
+  owner_id!: string;
+  agent_id!: string;
+  input!: unknown;
+  status!: TaskStatus;
+  timeout_seconds!: number | null;
+  binary_hash!: string | null;
+  workflow_id!: string | null;
+  started_at!: Date | null;
+  finished_at!: Date | null;
+  created_at!: Date;
+  updated_at!: Date;
+}
+
+export class TaskResult extends Model {
+  static override tableName = 'task_results';
+  id!: string;
+  agent_id!: string;
+  contract_id!: string | null;
+  task_id!: string | null;
+  attempt!: number;
+  outcome!: TaskOutcome;
+  exit_code!: number | null;
+  stdout!: string | null;
+  stderr!: string | null;
+  duration_ms!: number | null;
+  fuel_consumed!: number | null;
+  error!: string | null;
+  created_at!: Date;
+}
+
+const all = {
+  User,
+  Agent,
+  ApiKey,
+  Bid,
+  Delivery,
+  Contract,
+  UserPreference,
+  AgentMetric,
+  Payment,
+  AgentBinary,
+  Task,
+  TaskResult,
+};
 export type Models = { [K in keyof typeof all]: (typeof all)[K] };
 
 export function createModels(knex: Knex): Models {

@@ -35,16 +35,50 @@ const schema = z
     JWT_ISSUER: z.string().default('hermes'),
     JWT_TTL_SECONDS: seconds(12 * 3600),
 
+    // S3 for agent binaries. Locally SeaweedFS; against AWS leave S3_ENDPOINT unset and the
+    // SDK's normal credential chain applies when the keys are unset too.
+    S3_ENDPOINT: z.string().url().optional(),
+    S3_REGION: z.string().default('us-east-1'),
+    S3_BUCKET: z.string().min(3).default('hermes-agents'),
+    S3_ACCESS_KEY_ID: z.string().optional(),
+    S3_SECRET_ACCESS_KEY: z.string().optional(),
+    S3_FORCE_PATH_STYLE: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
+
+    // The wasmtime sandbox: where the addon is, and the limits of one run.
+    SANDBOX_ADDON_PATH: z.string().default(new URL('../sandbox/build/hermes_sandbox.node', import.meta.url).pathname),
+    SANDBOX_TASK_QUEUE: z.string().default('hermes-sandbox'),
+    SANDBOX_CACHE_DIR: z.string().default(`${process.env.HOME ?? '/tmp'}/.cache/hermes/binaries`),
+    SANDBOX_MODULE_CACHE: z.coerce.number().int().positive().default(64),
+    SANDBOX_MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(16 * 1024 * 1024),
+    SANDBOX_FUEL: z.coerce.number().int().positive().default(2_000_000_000),
+    SANDBOX_MEMORY_BYTES: z.coerce.number().int().positive().default(128 * 1024 * 1024),
+    SANDBOX_OUTPUT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+    SANDBOX_MIN_TIMEOUT_SECONDS: seconds(5),
+    SANDBOX_MAX_TIMEOUT_SECONDS: seconds(300),
+    SANDBOX_CONCURRENCY: z.coerce.number().int().positive().default(2),
+
     PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(1000),
     REVIEW_WINDOW_SECONDS: seconds(72 * 3600),
     MANUAL_AWARD_WINDOW_SECONDS: seconds(72 * 3600),
 
     RATE_LIMIT_USER_PER_MINUTE: z.coerce.number().int().positive().default(100),
     RATE_LIMIT_AGENT_PER_MINUTE: z.coerce.number().int().positive().default(1000),
+    // Login/registration attempts per client address; public discovery reads per address.
+    RATE_LIMIT_AUTH_PER_MINUTE: z.coerce.number().int().positive().default(30),
+    RATE_LIMIT_PUBLIC_PER_MINUTE: z.coerce.number().int().positive().default(600),
   })
   .superRefine((c, ctx) => {
     if (c.NODE_ENV === 'production' && c.JWT_SECRET === DEV_JWT_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be set in production' });
+    }
+    if ((c.S3_ACCESS_KEY_ID === undefined) !== (c.S3_SECRET_ACCESS_KEY === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['S3_SECRET_ACCESS_KEY'], message: 'set both S3 keys or neither' });
+    }
+    if (c.SANDBOX_MIN_TIMEOUT_SECONDS > c.SANDBOX_MAX_TIMEOUT_SECONDS) {
+      ctx.addIssue({ code: 'custom', path: ['SANDBOX_MIN_TIMEOUT_SECONDS'], message: 'must not exceed SANDBOX_MAX_TIMEOUT_SECONDS' });
     }
     if (c.NODE_ENV === 'production' && c.STRIPE_SECRET_KEY === 'sk_test_hermeslocal') {
       ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'must be set in production' });

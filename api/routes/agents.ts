@@ -1,22 +1,105 @@
+import multer from '@koa/multer';
+import { MulterError } from 'multer';
 import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { Knex } from 'knex';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { AGENT_STATUSES } from '../../domain/statuses';
+import { SandboxError } from '../../sandbox';
 import { currentUserId } from '../auth';
 import { generateApiKey } from '../credentials';
 import type { ApiDeps } from '../deps';
-import { notFound } from '../errors';
-import { agentJson } from '../serializers';
+import { HttpError, notFound } from '../errors';
+import { decodeCursor, pageOf } from '../pagination';
+import { agentBinaryJson, agentJson } from '../serializers';
 import { capabilities, cents, parse, uuid } from '../validate';
 
-const createAgent = z.strictObject({
+const agentFields = {
   name: z.string().trim().min(1).max(100),
-  description: z.string().max(5000).default(''),
-  version: z.string().trim().min(1).max(32).default('1.0.0'),
-  capabilities: capabilities.default([]),
-  price_cents: cents.default(0),
+  description: z.string().max(5000),
+  version: z.string().trim().min(1).max(32),
+  capabilities,
+  price_cents: cents,
+};
+
+const createAgent = z.strictObject({
+  ...agentFields,
+  description: agentFields.description.default(''),
+  version: agentFields.version.default('1.0.0'),
+  capabilities: agentFields.capabilities.default([]),
+  price_cents: agentFields.price_cents.default(0),
 });
 
-export function agentsRouter({ models, knex, auth }: ApiDeps): Router {
+// Multipart fields arrive as strings: capabilities as a JSON array or comma-separated list.
+const capabilityList = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const text = v.trim();
+  if (text.startsWith('[')) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return v;
+    }
+  }
+  return text === '' ? [] : text.split(',');
+}, capabilities);
+
+const uploadFields = z.strictObject({
+  agent_id: uuid.optional(),
+  name: agentFields.name.optional(),
+  description: agentFields.description.optional(),
+  version: agentFields.version.optional(),
+  capabilities: capabilityList.optional(),
+  price_cents: z.coerce.number().pipe(cents).optional(),
+});
+
+const listAgents = z.object({
+  status: z.enum(AGENT_STATUSES).optional(),
+  capability: z.string().trim().toLowerCase().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+});
+
+const searchAgents = z.object({
+  q: z.string().trim().min(1).max(200),
+  status: z.enum(AGENT_STATUSES).default('active'),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  offset: z.coerce.number().int().min(0).max(10_000).default(0),
+});
+
+// @koa/multer's errors: a file over the cap is 413, anything else malformed is 400.
+function multipart(middleware: (ctx: Context, next: Next) => Promise<unknown>) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await middleware(ctx, async () => {});
+    } catch (err) {
+      if (err instanceof MulterError) {
+        if (err.code === 'LIMIT_FILE_SIZE') {
+          throw new HttpError('PAYLOAD_TOO_LARGE', 'file: the module is larger than the upload limit', [{ field: 'file' }]);
+        }
+        throw new HttpError('VALIDATION_ERROR', `${err.field ?? 'body'}: ${err.message}`, [{ field: err.field ?? undefined }]);
+      }
+      if (err instanceof Error && /multipart/i.test(err.message)) {
+        throw new HttpError('VALIDATION_ERROR', `body: ${err.message}`);
+      }
+      throw err;
+    }
+    await next();
+  };
+}
+
+async function ownedAgent(knex: Knex, agentId: string, userId: string) {
+  const agent = await knex('agents').where({ id: agentId, owner_id: userId }).whereNull('deleted_at').first('id');
+  if (!agent) throw notFound('agent');
+}
+
+export function agentsRouter({ models, knex, auth, config, sandbox, binaries }: ApiDeps): Router {
   const r = new Router({ prefix: '/agents' });
+  const upload = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: config.SANDBOX_MAX_UPLOAD_BYTES, files: 1, fields: 20, fieldSize: 64 * 1024 },
+  });
 
   // Register an agent; its API key is in this response and nowhere else, ever.
   r.post('/', auth.requireUser, async (ctx) => {
@@ -31,21 +114,119 @@ export function agentsRouter({ models, knex, auth }: ApiDeps): Router {
     ctx.body = { agent: agentJson(await models.Agent.query().findById(agent.id).throwIfNotFound()), api_key: key.key };
   });
 
+  // Upload a WASM binary: a new agent, or (with agent_id) a new version of one you own. The
+  // module is compiled before anything is stored; S3 is written before Postgres, so a row
+  // never points at a missing object.
+  r.post('/upload', auth.requireUser, multipart(upload.single('file')), async (ctx) => {
+    const userId = currentUserId(ctx);
+    const fields = parse(uploadFields, ctx.request.body);
+    const file = ctx.request.file;
+    if (!file) throw new HttpError('VALIDATION_ERROR', 'file: send the .wasm module as multipart field "file"', [{ field: 'file' }]);
+    if (!fields.agent_id && !fields.name) {
+      throw new HttpError('VALIDATION_ERROR', 'name: required when creating an agent', [{ field: 'name' }]);
+    }
+    if (fields.agent_id) await ownedAgent(knex, fields.agent_id, userId);
+
+    let compiled: { sha256: string; size: number };
+    try {
+      compiled = await sandbox.compile(file.buffer);
+    } catch (err) {
+      if (err instanceof SandboxError && err.code === 'INVALID_MODULE') {
+        throw new HttpError('INVALID_MODULE', `file: ${err.message}`, [{ field: 'file', message: err.message }]);
+      }
+      throw err;
+    }
+
+    const agentId = fields.agent_id ?? randomUUID();
+    const stored = await binaries.put(agentId, file.buffer, compiled.sha256);
+    const { agent_id: _ignored, ...meta } = fields;
+    const binaryColumns = { binary_url: stored.url, binary_hash: compiled.sha256, binary_size: compiled.size };
+    const key = fields.agent_id ? null : generateApiKey();
+    await knex.transaction(async (trx) => {
+      if (key) {
+        await trx('agents').insert({
+          id: agentId,
+          owner_id: userId,
+          ...meta,
+          capabilities: meta.capabilities ?? [],
+          ...binaryColumns,
+        });
+        await trx('api_keys').insert({ agent_id: agentId, key_hash: key.hash, key_prefix: key.prefix });
+      } else {
+        await trx('agents').where({ id: agentId }).update({ ...meta, ...binaryColumns });
+      }
+      const version = meta.version ?? (await trx('agents').where({ id: agentId }).first('version')).version;
+      await trx('agent_binaries')
+        .insert({ agent_id: agentId, version, sha256: compiled.sha256, size_bytes: compiled.size, url: stored.url, uploaded_by: userId })
+        .onConflict(['agent_id', 'sha256'])
+        .merge(['version']);
+    });
+    const agent = await models.Agent.query().findById(agentId).throwIfNotFound();
+    ctx.status = key ? 201 : 200;
+    ctx.body = {
+      agent: agentJson(agent),
+      binary: { sha256: compiled.sha256, size_bytes: compiled.size, url: stored.url, version: agent.version },
+      ...(key && { api_key: key.key }),
+    };
+  });
+
   // Rotate: a new key for the owner; older keys stay valid until revoked.
   r.post('/:id/api-keys', auth.requireUser, async (ctx) => {
     const id = parse(uuid, ctx.params.id);
-    const agent = await models.Agent.query().findById(id).where({ owner_id: currentUserId(ctx) }).whereNull('deleted_at');
-    if (!agent) throw notFound('agent');
+    await ownedAgent(knex, id, currentUserId(ctx));
     const key = generateApiKey();
     await models.ApiKey.query().insert({ agent_id: id, key_hash: key.hash, key_prefix: key.prefix });
     ctx.status = 201;
     ctx.body = { api_key: key.key, key_prefix: key.prefix };
   });
 
-  r.get('/:id', async (ctx) => {
+  // Discovery is public: the marketplace is browsable without an account.
+  r.get('/', auth.limitPublicReads, async (ctx) => {
+    const q = parse(listAgents, ctx.query);
+    let query = models.Agent.query()
+      .whereNull('deleted_at')
+      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+      .limit(q.limit + 1);
+    if (q.status) query = query.where({ status: q.status });
+    if (q.capability) query = query.whereRaw('capabilities @> ARRAY[?]::text[]', [q.capability]);
+    if (q.cursor) {
+      const [at, id] = decodeCursor(q.cursor);
+      query = query.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [at, id]);
+    }
+    const { page, next_cursor } = pageOf(await query, q.limit);
+    ctx.body = { data: page.map(agentJson), next_cursor };
+  });
+
+  // Ranked full-text search over name (weight A), capabilities (B) and description (C).
+  r.get('/search', auth.limitPublicReads, async (ctx) => {
+    const q = parse(searchAgents, ctx.query);
+    const rows = await models.Agent.query()
+      .select('agents.*', knex.raw("ts_rank_cd(search_vector, websearch_to_tsquery('english', ?)) AS rank", [q.q]))
+      .whereRaw("search_vector @@ websearch_to_tsquery('english', ?)", [q.q])
+      .where({ status: q.status })
+      .whereNull('deleted_at')
+      .orderBy([{ column: 'rank', order: 'desc' }, { column: 'created_at', order: 'desc' }])
+      .limit(q.limit)
+      .offset(q.offset);
+    ctx.body = {
+      query: q.q,
+      data: rows.map((a) => ({ ...agentJson(a), rank: Number((a as unknown as { rank: number }).rank) })),
+    };
+  });
+
+  r.get('/:id', auth.limitPublicReads, async (ctx) => {
     const agent = await models.Agent.query().findById(parse(uuid, ctx.params.id)).whereNull('deleted_at');
     if (!agent) throw notFound('agent');
     ctx.body = agentJson(agent);
+  });
+
+  // Every binary the agent has shipped, newest first; each stays fetchable at its url.
+  r.get('/:id/binaries', auth.limitPublicReads, async (ctx) => {
+    const id = parse(uuid, ctx.params.id);
+    const agent = await models.Agent.query().findById(id).whereNull('deleted_at');
+    if (!agent) throw notFound('agent');
+    const rows = await models.AgentBinary.query().where({ agent_id: id }).orderBy('created_at', 'desc');
+    ctx.body = { current: agent.binary_hash, data: rows.map(agentBinaryJson) };
   });
 
   return r;
