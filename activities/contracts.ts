@@ -95,6 +95,7 @@ export function createContractActivities({ knex }: { knex: Knex }) {
             agent_id: delivery.agentId,
             bid_id: delivery.bidId,
             attempt: delivery.attempt,
+            source: delivery.source ?? 'agent',
             output: JSON.stringify(delivery.output),
             delivered_at: delivery.deliveredAt,
           })

@@ -9,6 +9,9 @@ export interface AgentMetricInput {
   actualSeconds: number | null;
   rating: number | null;
   priceCents: number;
+  /** Present when the work was a sandbox run. */
+  executionMs?: number;
+  fuelConsumed?: number;
 }
 
 // One metric row per agent per contract outcome; the agent's counters move only when the
@@ -27,6 +30,8 @@ export function createMetricActivities({ knex }: { knex: Knex }) {
             actual_seconds: m.actualSeconds,
             rating: m.rating,
             price_cents: m.outcome === 'success' ? m.priceCents : 0,
+            execution_ms: m.executionMs ?? null,
+            fuel_consumed: m.fuelConsumed ?? null,
           })
           .onConflict(['contract_id', 'agent_id'])
           .ignore()

@@ -10,6 +10,7 @@ import { contractsRouter } from './routes/contracts';
 import { healthRouter } from './routes/health';
 import { meshRouter } from './routes/mesh';
 import { preferencesRouter } from './routes/preferences';
+import { tasksRouter } from './routes/tasks';
 
 export function createApp(deps: ApiDeps): Koa {
   const app = new Koa({ proxy: deps.config.NODE_ENV === 'production' });
@@ -29,7 +30,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.config.API_BODY_LIMIT, encoding: 'utf-8' }));
 
   const api = new Router({ prefix: '/api/v1' });
-  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter]) {
+  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter]) {
     const r = router(deps);
     api.use(r.routes(), r.allowedMethods());
   }

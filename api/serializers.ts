@@ -1,4 +1,4 @@
-import type { Agent, Bid, Contract, Delivery } from '../db/models';
+import type { Agent, AgentBinary, Bid, Contract, Delivery, Task, TaskResult } from '../db/models';
 import type { BidView } from '../domain/contract-types';
 
 // Database rows → API JSON (snake_case). Secrets and internals never leave here.
@@ -16,8 +16,43 @@ export function agentJson(a: Agent) {
     price_cents: a.price_cents,
     tasks_completed: a.tasks_completed,
     rating: a.rating,
-    has_binary: a.binary_hash !== null,
+    binary: a.binary_hash ? { sha256: a.binary_hash, size_bytes: a.binary_size, url: a.binary_url } : null,
+    last_seen_at: iso(a.last_seen_at),
     created_at: iso(a.created_at),
+    updated_at: iso(a.updated_at),
+  };
+}
+
+export function agentBinaryJson(b: AgentBinary) {
+  return { sha256: b.sha256, version: b.version, size_bytes: b.size_bytes, url: b.url, created_at: iso(b.created_at) };
+}
+
+export function taskJson(t: Task) {
+  return {
+    id: t.id,
+    agent_id: t.agent_id,
+    status: t.status,
+    input: t.input,
+    timeout_seconds: t.timeout_seconds,
+    binary_sha256: t.binary_hash,
+    workflow_id: t.workflow_id,
+    created_at: iso(t.created_at),
+    started_at: iso(t.started_at),
+    finished_at: iso(t.finished_at),
+  };
+}
+
+export function taskResultJson(r: TaskResult) {
+  return {
+    attempt: r.attempt,
+    outcome: r.outcome,
+    exit_code: r.exit_code,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    duration_ms: r.duration_ms,
+    fuel: r.fuel_consumed,
+    error: r.error,
+    created_at: iso(r.created_at),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { ExecutionReport } from './execution';
 import type { AwardFilters, RankedBid } from './ranking';
 import type { AwardMode, ContractStatus, FailureReason, PaymentStatus } from './statuses';
 import type { Weights } from './weights';
@@ -66,6 +67,8 @@ export interface DeliveryView {
   attempt: number;
   output: unknown;
   deliveredAt: string;
+  /** 'sandbox' when the output is the stdout of the agent's binary; absent means 'agent'. */
+  source?: 'agent' | 'sandbox';
 }
 
 export interface Review {
@@ -101,6 +104,8 @@ export interface ContractState {
   award: Award | null;
   payment: PaymentView | null;
   delivery: DeliveryView | null;
+  /** The sandbox run of the awarded agent's binary, if it had one. */
+  execution: ExecutionReport | null;
   review: Review | null;
   failureReason: FailureReason | null;
   statusDetail: string | null;

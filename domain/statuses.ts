@@ -16,7 +16,10 @@ export const PAYMENT_STATUSES = ['authorized', 'requires_action', 'captured', 'v
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 export const LEDGER_ACCOUNTS = ['user_escrow', 'agent_wallet', 'platform_revenue', 'stripe_clearing'] as const;
 export const METRIC_OUTCOMES = ['success', 'failure'] as const;
-export const TASK_OUTCOMES = ['ok', 'exit_nonzero', 'trap', 'fuel_exhausted', 'timeout', 'memory_limit', 'output_limit', 'error'] as const;
+export const TASK_OUTCOMES = ['ok', 'exit_nonzero', 'trap', 'fuel_exhausted', 'timeout', 'memory_limit', 'output_limit', 'cancelled', 'error'] as const;
+export type TaskOutcome = (typeof TASK_OUTCOMES)[number];
+export const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const CONVERSATION_STATUSES = ['open', 'closed'] as const;
 export const MESSAGE_TYPES = ['text', 'question', 'answer', 'proposal', 'artifact', 'system'] as const;
 

@@ -1,6 +1,7 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import type { Activities } from '../activities';
+import type { SandboxActivities } from '../activities/execute-agent';
 import type { Config } from '../lib/config';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -20,5 +21,22 @@ export async function createMainWorker(opts: {
     taskQueue: opts.config.TEMPORAL_TASK_QUEUE,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: opts.activities,
+  });
+}
+
+// The sandbox worker: only executeAgent, on its own task queue, so WASM runs scale and fail
+// apart from the contract workflows. Concurrency is capped: each run is a CPU-bound thread.
+export async function createSandboxWorker(opts: {
+  config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'SANDBOX_TASK_QUEUE' | 'SANDBOX_CONCURRENCY'>;
+  activities: SandboxActivities;
+  connection?: NativeConnection;
+}): Promise<Worker> {
+  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.config.TEMPORAL_ADDRESS }));
+  return Worker.create({
+    connection,
+    namespace: opts.config.TEMPORAL_NAMESPACE,
+    taskQueue: opts.config.SANDBOX_TASK_QUEUE,
+    activities: opts.activities,
+    maxConcurrentActivityTaskExecutions: opts.config.SANDBOX_CONCURRENCY,
   });
 }

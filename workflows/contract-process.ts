@@ -11,6 +11,7 @@ import type {
   Review,
 } from '../domain/contract-types';
 import type { ErrorCode } from '../domain/errors';
+import type { ExecutionReport } from '../domain/execution';
 import { CANCELLABLE_STATUSES, TERMINAL_STATUSES, type ContractStatus, type FailureReason } from '../domain/statuses';
 
 // The contract's in-memory state and the synchronous checks that guard every update. No I/O
@@ -41,6 +42,9 @@ export class ContractProcess {
   failureReason: FailureReason | null = null;
   statusDetail: string | null = null;
   closedAt: string | null = null;
+  /** The awarded agent's binary is running in the sandbox; its output will be the delivery. */
+  executing = false;
+  execution: ExecutionReport | null = null;
   /** Update handlers still writing to Postgres; the main flow waits for them before moving on. */
   pendingWrites = 0;
 
@@ -121,6 +125,7 @@ export class ContractProcess {
     if (this.status !== 'IN_PROGRESS' || this.delivery !== null || this.cancelRequested) {
       refuse('INVALID_STATE', `cannot deliver to a contract that is ${this.status}`);
     }
+    if (this.executing) refuse('INVALID_STATE', "the agent's binary is running in the sandbox; its output is the delivery");
   }
 
   validateReview(caller: Caller): void {
@@ -158,6 +163,7 @@ export class ContractProcess {
       award: this.award,
       payment: this.payment,
       delivery: this.delivery,
+      execution: this.execution,
       review: this.review,
       failureReason: this.failureReason,
       statusDetail: this.statusDetail,

@@ -10,10 +10,13 @@ import type {
   DeliveryRequest,
   DeliveryView,
 } from '../domain/contract-types';
+import { deliveryFromStdout, type ExecutionPlan } from '../domain/execution';
 import { rankBids } from '../domain/ranking';
 import { HermesAgentId, HermesStatus } from '../domain/search-attributes';
 import type { ContractStatus, FailureReason } from '../domain/statuses';
+import type { ExecutionReport } from '../domain/execution';
 import { ContractProcess, type Caller } from './contract-process';
+import { sandboxActivities } from './sandbox-activities';
 
 // One contract, post to settlement: BIDDING → AWARDED → IN_PROGRESS → DELIVERED → SETTLED,
 // with exits EXPIRED, CANCELLED and FAILED. Every exit after escrow voids the payment.
@@ -41,6 +44,9 @@ const PAYMENT: wf.ActivityOptions = {
     nonRetryableErrorTypes: ['PAYMENT_DECLINED', 'PAYMENT_INVALID', 'PAYMENT_NOT_FOUND'],
   },
 };
+
+// Contracts started before WASM execution existed replay without it.
+export const WASM_EXECUTION_PATCH = 'wasm-execution';
 
 const db = wf.proxyActivities<Activities>(DB_WRITE);
 const payments = wf.proxyActivities<Activities>(PAYMENT);
@@ -99,6 +105,19 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
   const startedAt = Date.now();
   p.deliveryDeadline = secondsFromNow(input.deliveryWindowSeconds);
   await setStatus(p, 'IN_PROGRESS', { deliveryDeadline: p.deliveryDeadline });
+  if (wf.patched(WASM_EXECUTION_PATCH)) {
+    // An agent with a binary does the work here, in the sandbox; its stdout is the delivery.
+    const plan = await db.planExecution(chosen.agentId, chosen.etaSeconds);
+    if (plan) {
+      const ran = await executeInSandbox(p, plan);
+      if (ran === 'cancelled') return finish(p, 'CANCELLED', null, p.cancelReason);
+      if (ran !== 'delivered') {
+        return finish(p, 'FAILED', 'execution_failed', ran.failure, {
+          actualSeconds: Math.round((Date.now() - startedAt) / 1000),
+        });
+      }
+    }
+  }
   await wf.condition(() => p.delivery !== null || p.cancelRequested, msUntil(p.deliveryDeadline));
   await writesSettled(p);
   if (!p.delivery) {
@@ -138,8 +157,51 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
     actualSeconds,
     rating: review.rating,
     priceCents: chosen.priceCents,
+    ...executionFigures(p),
   });
   return finish(p, 'SETTLED', null, null);
+}
+
+async function executeInSandbox(
+  p: ContractProcess,
+  plan: ExecutionPlan,
+): Promise<'delivered' | 'cancelled' | { failure: string }> {
+  const { input } = p;
+  const award = p.award!;
+  const sandbox = sandboxActivities(plan);
+  p.executing = true;
+  const scope = new wf.CancellationScope();
+  void wf.condition(() => p.cancelRequested).then(() => scope.cancel());
+  try {
+    const report = await scope.run(() =>
+      sandbox.executeAgent({
+        ...plan,
+        contractId: input.contractId,
+        input: { contract_id: input.contractId, intent: input.intent, context: input.context },
+      }),
+    );
+    p.execution = report;
+    const delivery: DeliveryView = {
+      deliveryId: wf.uuid4(),
+      agentId: award.agentId,
+      bidId: award.bidId,
+      attempt: 1,
+      output: deliveryFromStdout(report.stdout),
+      deliveredAt: nowIso(),
+      source: 'sandbox',
+    };
+    p.delivery = delivery;
+    p.reviewDeadline = secondsFromNow(input.reviewWindowSeconds);
+    await db.recordDelivery(input.contractId, delivery, p.reviewDeadline);
+    return 'delivered';
+  } catch (err) {
+    if (wf.isCancellation(err)) return 'cancelled';
+    const cause = err instanceof wf.ActivityFailure && err.cause ? err.cause : err;
+    if (cause instanceof wf.ApplicationFailure) p.execution = (cause.details?.[0] as ExecutionReport | undefined) ?? null;
+    return { failure: cause instanceof Error ? cause.message : String(cause) };
+  } finally {
+    p.executing = false;
+  }
 }
 
 async function chooseAward(p: ContractProcess): Promise<Award | null> {
@@ -193,7 +255,7 @@ async function finish(
     });
   }
   // Failures that are the agent's doing count against it.
-  if (p.award && (failureReason === 'delivery_missed' || failureReason === 'rejected')) {
+  if (p.award && (failureReason === 'delivery_missed' || failureReason === 'rejected' || failureReason === 'execution_failed')) {
     await db.recordAgentMetric({
       agentId: p.award.agentId,
       contractId: p.input.contractId,
@@ -203,6 +265,7 @@ async function finish(
       actualSeconds: extra.actualSeconds ?? null,
       rating: p.review?.rating ?? null,
       priceCents: p.award.priceCents,
+      ...executionFigures(p),
     });
   }
   p.failureReason = failureReason;
@@ -210,6 +273,11 @@ async function finish(
   p.closedAt = nowIso();
   await setStatus(p, status, { failureReason, statusDetail: detail, closedAt: p.closedAt });
   return { status, failureReason, statusDetail: detail };
+}
+
+function executionFigures(p: ContractProcess): { executionMs?: number; fuelConsumed?: number } {
+  if (!p.execution) return {};
+  return { executionMs: Math.round(p.execution.durationMs), fuelConsumed: p.execution.fuelConsumed };
 }
 
 async function setStatus(

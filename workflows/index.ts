@@ -1,2 +1,3 @@
 // Every workflow the main worker runs.
 export { contractWorkflow } from './contract';
+export { taskWorkflow } from './task';

@@ -6,24 +6,11 @@ import { accept, award, cancel, closeBidding, contractWorkflow, getState, reject
 import { currentUserId } from '../auth';
 import { findOwnedContract, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
-import { HttpError } from '../errors';
-import { contractJson } from '../serializers';
+import { decodeCursor, pageOf } from '../pagination';
+import { contractJson, taskResultJson } from '../serializers';
 import { parse, uuid } from '../validate';
 import { loadPreferences } from './preferences';
 import { acceptBody, awardBody, cancelBody, createContract, listContracts, rejectBody } from './contract-schemas';
-
-const encodeCursor = (c: { created_at: Date; id: string }) =>
-  Buffer.from(JSON.stringify([new Date(c.created_at).toISOString(), c.id])).toString('base64url');
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [string, string];
-    if (Number.isNaN(Date.parse(at)) || !uuid.safeParse(id).success) throw new Error('bad cursor');
-    return [at, id];
-  } catch {
-    throw new HttpError('VALIDATION_ERROR', 'cursor: not a cursor from a previous page', [{ field: 'cursor' }]);
-  }
-}
 
 export function contractsRouter(deps: ApiDeps): Router {
   const { config, knex, models, temporal, auth } = deps;
@@ -90,12 +77,8 @@ export function contractsRouter(deps: ApiDeps): Router {
       const [at, id] = decodeCursor(q.cursor);
       query = query.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [at, id]);
     }
-    const rows = await query;
-    const page = rows.slice(0, q.limit);
-    ctx.body = {
-      data: page.map(contractJson),
-      next_cursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!) : null,
-    };
+    const { page, next_cursor } = pageOf(await query, q.limit);
+    ctx.body = { data: page.map(contractJson), next_cursor };
   });
 
   r.get('/:id', async (ctx) => {
@@ -104,7 +87,9 @@ export function contractsRouter(deps: ApiDeps): Router {
       byCreated: (b) => b.orderBy('created_at'),
       byAttempt: (b) => b.orderBy('attempt'),
     });
-    ctx.body = contractJson(contract);
+    // Sandbox runs of the awarded agent's binary, one row per attempt.
+    const executions = await models.TaskResult.query().where({ contract_id: contract.id }).orderBy('attempt');
+    ctx.body = { ...contractJson(contract), executions: executions.map(taskResultJson) };
   });
 
   // The workflow's live view (the getState query), for a UI that wants everything at once.

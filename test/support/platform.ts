@@ -7,17 +7,26 @@ import { createApp } from '../../api/app';
 import { createApiDeps } from '../../api/bootstrap';
 import { loadConfig, type Config } from '../../lib/config';
 import { createStripe } from '../../lib/stripe';
-import { createMainWorker } from '../../workers/create-worker';
+import { WasmSandbox } from '../../sandbox';
+import { createSandboxActivities } from '../../activities/execute-agent';
+import { createMainWorker, createSandboxWorker } from '../../workers/create-worker';
 import { quietRuntime } from './temporal-env';
 
-// A real API (on an ephemeral port) and a real worker, against the services that
-// scripts/test.sh started: Postgres, Redis, the Temporal dev server and stripe-mock.
-// Each platform gets its own task queue so test files do not pick up each other's work.
+// A real API (on an ephemeral port), a real main worker and a real sandbox worker, against the
+// services that scripts/test.sh started: Postgres, Redis, the Temporal dev server, stripe-mock
+// and SeaweedFS. Each platform gets its own task queues so test files do not pick up each
+// other's work.
 export async function startPlatform(overrides: Partial<Config> = {}) {
   quietRuntime();
   const config = loadConfig(process.env, {
     TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
+    SANDBOX_TASK_QUEUE: `test-sandbox-${randomUUID()}`,
+    SANDBOX_CACHE_DIR: `${process.env.TMPDIR ?? '/tmp'}/hermes-binaries-${randomUUID()}`,
+    // Every test registers from 127.0.0.1 into one Redis: per-address limits would trip
+    // across files. api-guards tests the limiter itself with a low limit of its own.
     RATE_LIMIT_USER_PER_MINUTE: 100_000,
+    RATE_LIMIT_AUTH_PER_MINUTE: 100_000,
+    RATE_LIMIT_PUBLIC_PER_MINUTE: 100_000,
     ...overrides,
   });
   const deps = await createApiDeps(config);
@@ -28,7 +37,18 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
     activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config }),
     workflowBundle: { codePath: inject('workflowBundlePath') },
   });
-  const running = worker.run();
+  const sandboxWorker = await createSandboxWorker({
+    config,
+    // Its own sandbox, as in production where the API and the sandbox worker are separate
+    // processes: a module the API compiled at upload is not in the worker's cache.
+    activities: createSandboxActivities({
+      knex: deps.knex,
+      sandbox: WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE }),
+      binaries: deps.binaries,
+      config,
+    }),
+  });
+  const running = Promise.all([worker.run(), sandboxWorker.run()]);
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     config,
@@ -37,6 +57,7 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
     api: apiClient(base),
     async close() {
       worker.shutdown();
+      sandboxWorker.shutdown();
       await running;
       await new Promise((r) => server.close(r));
       await deps.close();
@@ -71,6 +92,22 @@ export function apiClient(base: string) {
   };
 }
 export type Api = ReturnType<typeof apiClient>;
+
+/** multipart/form-data POST, the way a browser or `curl -F` uploads a binary. */
+export async function uploadAgent(
+  base: string,
+  token: string,
+  wasm: Uint8Array,
+  fields: Record<string, string> = {},
+  filename = 'agent.wasm',
+): Promise<ApiResponse> {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  form.append('file', new Blob([wasm], { type: 'application/wasm' }), filename);
+  const res = await fetch(`${base}/api/v1/agents/upload`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: form });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
+}
 
 // Builders that go through the API, the way a client would.
 export async function registerUser(api: Api, name = 'Ada') {

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Activities } from '../../activities';
 import type { PaymentView } from '../../domain/contract-types';
+import type { ExecutionPlan } from '../../domain/execution';
 
 // Activity stand-ins for workflow tests: they record what the workflow asked for so a test
 // can assert on it. The real activities run against Postgres and stripe-mock in
@@ -8,12 +9,15 @@ import type { PaymentView } from '../../domain/contract-types';
 export interface Recorder {
   calls: { name: keyof Activities; args: unknown[] }[];
   declineEscrow: boolean;
+  /** What planExecution answers: null means the awarded agent has no binary. */
+  executionPlan: ExecutionPlan | null;
 }
 
 export function recordedActivities(): { activities: Activities; recorder: Recorder } {
   const recorder: Recorder = {
     calls: [],
     declineEscrow: false,
+    executionPlan: null,
   };
   const record = (name: keyof Activities, args: unknown[]) => recorder.calls.push({ name, args });
   const payment = (status: PaymentView['status'], amountCents: number): PaymentView => ({
@@ -36,6 +40,9 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     },
     async captureEscrow(...args) { record('captureEscrow', args); return payment('captured', args[0].amountCents); },
     async voidEscrow(...args) { record('voidEscrow', args); return payment('voided', 0); },
+    async planExecution(...args) { record('planExecution', args); return recorder.executionPlan; },
+    async markTaskRunning(...args) { record('markTaskRunning', args); },
+    async finishTask(...args) { record('finishTask', args); },
   };
   return { activities, recorder };
 }

@@ -1,0 +1,143 @@
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import type { Knex } from 'knex';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { executionFailureType, type ExecuteAgentRequest, type ExecutionReport } from '../domain/execution';
+import type { TaskOutcome } from '../domain/statuses';
+import { BinaryHashMismatch, sha256Hex, type BinaryStore } from '../lib/binary-store';
+import type { Config } from '../lib/config';
+import { SandboxError, type WasmSandbox } from '../sandbox';
+
+export interface SandboxActivityDeps {
+  knex: Knex;
+  sandbox: WasmSandbox;
+  binaries: BinaryStore;
+  config: Pick<Config, 'SANDBOX_CACHE_DIR' | 'SANDBOX_FUEL' | 'SANDBOX_MEMORY_BYTES' | 'SANDBOX_OUTPUT_BYTES'>;
+}
+
+const HEARTBEAT_MS = 2_000;
+
+// Postgres text cannot hold NUL; a guest may print anything.
+const asText = (b: Buffer) => b.toString('utf8').replace(/\0/g, '\uFFFD');
+
+// Runs on the sandbox task queue (workers/sandbox.ts). Infrastructure faults (S3, Postgres)
+// throw ordinary errors and are retried; anything the guest did is deterministic and fails
+// non-retryably after its task_results row is written.
+export function createSandboxActivities({ knex, sandbox, binaries, config }: SandboxActivityDeps) {
+  const cachePath = (sha: string) => join(config.SANDBOX_CACHE_DIR, `${sha}.wasm`);
+
+  // Local disk cache in front of S3; every byte is checked against the hash before use.
+  async function loadBinary(binaryUrl: string, sha256: string): Promise<Buffer> {
+    try {
+      const cached = await readFile(cachePath(sha256));
+      if (sha256Hex(cached) === sha256) return cached;
+      await rm(cachePath(sha256), { force: true });
+    } catch {
+      // not cached yet
+    }
+    const bytes = await binaries.get(binaries.keyOf(binaryUrl), sha256);
+    await mkdir(config.SANDBOX_CACHE_DIR, { recursive: true });
+    const tmp = `${cachePath(sha256)}.${process.pid}.tmp`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, cachePath(sha256));
+    return bytes;
+  }
+
+  async function record(req: ExecuteAgentRequest, attempt: number, row: Omit<ExecutionReport, 'taskResultId' | 'attempt'>) {
+    const [inserted] = await knex('task_results')
+      .insert({
+        agent_id: req.agentId,
+        contract_id: req.contractId ?? null,
+        task_id: req.taskId ?? null,
+        attempt,
+        outcome: row.outcome,
+        exit_code: row.exitCode,
+        stdout: row.stdout,
+        stderr: row.stderr,
+        duration_ms: Math.round(row.durationMs),
+        fuel_consumed: row.fuelConsumed,
+        error: row.message,
+      })
+      .onConflict(knex.raw('(contract_id, task_id, attempt)'))
+      .merge()
+      .returning('id');
+    return { ...row, taskResultId: inserted.id as string, attempt };
+  }
+
+  async function refuseBinary(req: ExecuteAgentRequest, attempt: number, type: string, message: string): Promise<never> {
+    await record(req, attempt, {
+      outcome: 'error',
+      exitCode: null,
+      stdout: '',
+      stderr: '',
+      durationMs: 0,
+      fuelConsumed: 0,
+      message,
+    });
+    throw ApplicationFailure.nonRetryable(message, type);
+  }
+
+  return {
+    async executeAgent(req: ExecuteAgentRequest): Promise<ExecutionReport> {
+      const ctx = Context.current();
+      const attempt = ctx.info.attempt;
+      const beat = setInterval(() => ctx.heartbeat({ phase: 'running' }), HEARTBEAT_MS);
+      try {
+        ctx.heartbeat({ phase: 'fetching' });
+        let module: Buffer | undefined;
+        if (!sandbox.has(req.binaryHash)) {
+          try {
+            module = await loadBinary(req.binaryUrl, req.binaryHash);
+          } catch (err) {
+            if (err instanceof BinaryHashMismatch) {
+              return await refuseBinary(req, attempt, 'BINARY_HASH_MISMATCH', err.message);
+            }
+            throw err;
+          }
+        }
+        let result;
+        try {
+          result = await sandbox.run({
+            module,
+            moduleSha256: req.binaryHash,
+            stdin: JSON.stringify(req.input),
+            fuel: config.SANDBOX_FUEL,
+            memoryBytes: config.SANDBOX_MEMORY_BYTES,
+            outputBytes: config.SANDBOX_OUTPUT_BYTES,
+            timeoutMs: req.timeoutMs,
+            signal: ctx.cancellationSignal,
+          });
+        } catch (err) {
+          if (err instanceof SandboxError && err.code === 'INVALID_MODULE') {
+            return await refuseBinary(req, attempt, 'INVALID_MODULE', err.message);
+          }
+          throw err;
+        }
+        const report = await record(req, attempt, {
+          outcome: result.outcome as TaskOutcome,
+          exitCode: result.exitCode,
+          stdout: asText(result.stdout),
+          stderr: asText(result.stderr),
+          durationMs: result.durationMs,
+          fuelConsumed: result.fuelConsumed,
+          message: result.message,
+        });
+        if (result.outcome === 'cancelled') throw new CancelledFailure('the sandbox run was cancelled');
+        if (result.outcome !== 'ok') {
+          const why = result.message ?? `exited with status ${result.exitCode}`;
+          throw ApplicationFailure.create({
+            type: executionFailureType(result.outcome),
+            message: `agent run ended with ${result.outcome}: ${why}`,
+            nonRetryable: true,
+            details: [report],
+          });
+        }
+        return report;
+      } finally {
+        clearInterval(beat);
+      }
+    },
+  };
+}
+
+export type SandboxActivities = ReturnType<typeof createSandboxActivities>;

@@ -1,0 +1,39 @@
+import type { Knex } from 'knex';
+import { createEnum, id, timestamps, touchUpdatedAt } from '../db/schema-helpers';
+import { TASK_STATUSES } from '../domain/statuses';
+
+// Direct tasks: a user runs an agent's binary on an input, outside the market.
+export async function up(knex: Knex): Promise<void> {
+  await createEnum(knex, 'task_status', TASK_STATUSES);
+  await knex.raw("ALTER TYPE task_outcome ADD VALUE IF NOT EXISTS 'cancelled' BEFORE 'error'");
+  await knex.schema.createTable('tasks', (t) => {
+    id(t, knex);
+    t.uuid('owner_id').notNullable().references('users.id');
+    t.uuid('agent_id').notNullable().references('agents.id');
+    t.jsonb('input').notNullable();
+    t.specificType('status', 'task_status').notNullable().defaultTo('pending');
+    t.integer('timeout_seconds');
+    // The binary the task runs, fixed when it starts executing.
+    t.text('binary_hash');
+    t.text('workflow_id');
+    t.timestamp('started_at', { useTz: true });
+    t.timestamp('finished_at', { useTz: true });
+    timestamps(t, knex);
+    t.index(['owner_id', 'created_at']);
+  });
+  await touchUpdatedAt(knex, 'tasks');
+  await knex.schema.alterTable('task_results', (t) => {
+    t.foreign('task_id').references('tasks.id');
+  });
+  // One row per attempt: a retried write of the same attempt is a no-op.
+  await knex.raw(
+    'CREATE UNIQUE INDEX task_results_run_attempt ON task_results (contract_id, task_id, attempt) NULLS NOT DISTINCT',
+  );
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.raw('DROP INDEX task_results_run_attempt');
+  await knex.schema.alterTable('task_results', (t) => t.dropForeign(['task_id']));
+  await knex.schema.dropTable('tasks');
+  await knex.raw('DROP TYPE task_status');
+}

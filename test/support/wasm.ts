@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadConfig } from '../../lib/config';
+import { WasmSandbox, watToWasm } from '../../sandbox';
+
+// WASM inputs for tests: WAT fixtures for the edge cases (test/fixtures/wasm) and the example
+// agents that scripts/lib.sh builds from examples/agents.
+const addonPath = () => loadConfig().SANDBOX_ADDON_PATH;
+
+export function fixture(name: string): Buffer {
+  const text = readFileSync(new URL(`../fixtures/wasm/${name}.wat`, import.meta.url), 'utf8');
+  return watToWasm(addonPath(), text);
+}
+
+export function exampleAgent(name: 'text-stats' | 'json-transform'): Buffer {
+  const dir = process.env.EXAMPLE_AGENTS_DIR ?? new URL('../../examples/agents/build', import.meta.url).pathname;
+  return readFileSync(`${dir}/${name}.wasm`);
+}
+
+export function loadSandbox(cacheCapacity = 16): WasmSandbox {
+  return WasmSandbox.load(addonPath(), { cacheCapacity });
+}
+
+/** The same module with a random custom section appended: same behaviour, a hash no cache has seen. */
+export function withNonce(wasm: Buffer): Buffer {
+  const name = Buffer.from('nonce');
+  const payload = Buffer.concat([Buffer.from([name.length]), name, randomBytes(16)]);
+  return Buffer.concat([wasm, Buffer.from([0, payload.length]), payload]);
+}

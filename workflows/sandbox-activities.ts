@@ -1,0 +1,21 @@
+import * as wf from '@temporalio/workflow';
+import type { SandboxActivities } from '../activities/execute-agent';
+import { DETERMINISTIC_EXECUTION_FAILURES, EXECUTION_OVERHEAD_MS, type ExecutionPlan } from '../domain/execution';
+
+// executeAgent as a workflow sees it, on the plan's sandbox task queue: heartbeats, a
+// start-to-close from the run's budget, and retries for infrastructure faults only — what
+// the guest itself did would happen again.
+export function sandboxActivities(plan: ExecutionPlan) {
+  return wf.proxyActivities<SandboxActivities>({
+    taskQueue: plan.taskQueue,
+    startToCloseTimeout: plan.timeoutMs + EXECUTION_OVERHEAD_MS,
+    heartbeatTimeout: '20 seconds',
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '30 seconds',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: [...DETERMINISTIC_EXECUTION_FAILURES],
+    },
+  });
+}
