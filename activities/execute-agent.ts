@@ -54,7 +54,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config }: San
         exit_code: row.exitCode,
         stdout: row.stdout,
         stderr: row.stderr,
-        duration_ms: Math.round(row.durationMs),
+        duration_ms: Math.round(row.durationMs * 1000) / 1000,
         fuel_consumed: row.fuelConsumed,
         error: row.message,
       })

@@ -1,45 +1,86 @@
-// Records the history of one settled contract into test/fixtures/histories/ (protobuf) so the replay
-// test can prove later workflow code still replays it. Run via `npm run record-history`
-// (which provides the test server) after an intentional, patched() workflow change.
+// Records workflow histories into test/fixtures/histories/ (protobuf) so the replay test can
+// prove later workflow code still replays them. Run via `npm run record-history -- <scenario>`
+// (which provides the test server) after an intentional, patched() workflow change. Existing
+// files are histories of older code: keep them, add new ones beside them.
+//
+// Scenarios: contract-settled (an agent delivers by hand), contract-wasm-settled (the awarded
+// agent's binary runs in the sandbox), task-succeeded (a direct task).
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { writeFileSync } from 'node:fs';
+import proto from '@temporalio/proto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { SandboxActivities } from '../activities/execute-agent';
+import type { ExecutionPlan, ExecutionReport } from '../domain/execution';
 import { bid, contractInput } from '../test/support/builders';
 import { recordedActivities } from '../test/support/recorded-activities';
 import { registerSearchAttributes } from '../test/support/register-search-attributes';
 import { WORKFLOWS_PATH } from '../workers/create-worker';
 import { accept, closeBidding, contractWorkflow, deliver, submitBid } from '../workflows/contract';
-import proto from '@temporalio/proto';
+import { taskWorkflow } from '../workflows/task';
 
-const out = fileURLToPath(new URL('../test/fixtures/histories/contract-settled.history.pb', import.meta.url));
+const scenario = process.argv[2];
+const scenarios = ['contract-settled', 'contract-wasm-settled', 'task-succeeded'];
+if (!scenario || !scenarios.includes(scenario)) {
+  console.error(`usage: npm run record-history -- <${scenarios.join('|')}> [--force]`);
+  process.exit(2);
+}
+const out = fileURLToPath(new URL(`../test/fixtures/histories/${scenario}.history.pb`, import.meta.url));
+if (existsSync(out) && !process.argv.includes('--force')) {
+  console.error(`${out} exists and records older workflow code; pass --force only if you mean to replace it`);
+  process.exit(2);
+}
+
+const ids = (n: number) => `00000000-0000-4000-8000-00000000000${n}`;
+const plan: ExecutionPlan = { agentId: ids(3), binaryHash: 'a'.repeat(64), binaryUrl: `s3://hermes-agents/agents/${ids(3)}/${'a'.repeat(64)}.wasm`, timeoutMs: 10_000, taskQueue: 'record-sandbox' };
+const report: ExecutionReport = { taskResultId: ids(9), attempt: 1, outcome: 'ok', exitCode: 0, stdout: '{"words":3}\n', stderr: '', durationMs: 1.5, fuelConsumed: 42_000, message: null };
+const sandboxActivities: SandboxActivities = { executeAgent: async () => report };
+
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const env = await TestWorkflowEnvironment.createTimeSkipping({
   server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER! } },
 });
 await registerSearchAttributes(env.connection);
-const worker = await Worker.create({
-  connection: env.nativeConnection,
-  taskQueue: 'record',
-  workflowsPath: WORKFLOWS_PATH,
-  activities: recordedActivities().activities,
-});
-await worker.runUntil(async () => {
-  const input = contractInput({ contractId: '00000000-0000-4000-8000-000000000001', userId: '00000000-0000-4000-8000-000000000002' });
+const { activities, recorder } = recordedActivities();
+if (scenario === 'contract-wasm-settled') recorder.executionPlan = plan;
+const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'record', workflowsPath: WORKFLOWS_PATH, activities });
+const sandboxWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'record-sandbox', activities: sandboxActivities });
+
+const waitFor = async (handle: { query: (q: string) => Promise<unknown> }, status: string) => {
+  while (((await handle.query('getState')) as { status: string }).status !== status) await new Promise((r) => setTimeout(r, 50));
+};
+
+async function record() {
+  if (scenario === 'task-succeeded') {
+    const handle = await env.client.workflow.start(taskWorkflow, { taskQueue: 'record', workflowId: `task-${ids(5)}`, args: [{ taskId: ids(5), plan, input: { intent: 'count' } }] });
+    await handle.result();
+    return handle.fetchHistory();
+  }
+  const input = contractInput({ contractId: ids(1), userId: ids(2) });
   const handle = await env.client.workflow.start(contractWorkflow, { taskQueue: 'record', workflowId: `contract-${input.contractId}`, args: [input] });
-  const winner = bid({ agentId: '00000000-0000-4000-8000-000000000003', priceCents: 2_000 });
+  const winner = bid({ agentId: ids(3), priceCents: 2_000 });
   await handle.executeUpdate(submitBid, { args: [winner] });
-  await handle.executeUpdate(submitBid, { args: [bid({ agentId: '00000000-0000-4000-8000-000000000004', priceCents: 9_000 })] });
+  await handle.executeUpdate(submitBid, { args: [bid({ agentId: ids(4), priceCents: 9_000 })] });
   await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
-  while ((await handle.query('getState') as { status: string }).status !== 'IN_PROGRESS') await new Promise((r) => setTimeout(r, 50));
-  await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: { summary: 'done' } }] });
-  while ((await handle.query('getState') as { status: string }).status !== 'DELIVERED') await new Promise((r) => setTimeout(r, 50));
+  if (scenario === 'contract-settled') {
+    await waitFor(handle, 'IN_PROGRESS');
+    await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: { summary: 'done' } }] });
+  }
+  await waitFor(handle, 'DELIVERED');
   await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 5 }] });
   await handle.result();
-  const history = await handle.fetchHistory();
-  // Protobuf bytes, not JSON: the SDK's JSON helpers trip over its two nested protobufjs copies.
-  const { History } = proto.temporal.api.history.v1;
-  writeFileSync(out, History.encode(History.create(history)).finish());
-  console.log(`recorded ${history.events?.length} events to ${out}`);
-});
+  return handle.fetchHistory();
+}
+
+await Promise.all([
+  sandboxWorker.runUntil(
+    worker.runUntil(async () => {
+      const history = await record();
+      // Protobuf bytes, not JSON: the SDK's JSON helpers trip over its two nested protobufjs copies.
+      const { History } = proto.temporal.api.history.v1;
+      writeFileSync(out, History.encode(History.create(history)).finish());
+      console.log(`recorded ${history.events?.length} events to ${out}`);
+    }),
+  ),
+]);
 await env.teardown();

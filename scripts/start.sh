@@ -49,8 +49,8 @@ cat <<BANNER
     Postgres      $DATABASE_URL
     Redis         $REDIS_URL
     stripe-mock   $STRIPE_API_URL
-    S3            $S3_ENDPOINT   (SeaweedFS; bucket \${S3_BUCKET:-hermes-agents})
-    Example agents $EXAMPLE_AGENTS_DIR
+    S3            $S3_ENDPOINT   (SeaweedFS, bucket ${S3_BUCKET:-hermes-agents})
+    Agents (WASM) $EXAMPLE_AGENTS_DIR   (examples/agents/build)
     Logs          $STATE_DIR/logs/{api,worker,sandbox}.log   State: $STATE_DIR
 
   Ctrl-C stops everything.

@@ -263,6 +263,24 @@ describe('a contract won by a WASM agent', () => {
     expect(await platform.deps.knex('payments').where({ contract_id: id })).toEqual([expect.objectContaining({ status: 'captured' })]);
   });
 
+  it('a cancel during the run stops the guest, voids the escrow and records the cancelled run', async () => {
+    const { user, id } = await contractFor(fixture('sleeper'), { text: 'never mind' });
+    await waitForContract(api, user.token, id, 'IN_PROGRESS');
+    const res = await api('POST', `/api/v1/contracts/${id}/cancel`, { token: user.token, body: { reason: 'changed my mind' } });
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('CANCELLED');
+    expect(await platform.deps.knex('payments').where({ contract_id: id })).toEqual([expect.objectContaining({ status: 'voided' })]);
+    // The sandbox learns of the cancel on its next heartbeat and stops the guest.
+    const deadline = Date.now() + 15_000;
+    let row;
+    while (!row && Date.now() < deadline) {
+      row = await platform.deps.knex('task_results').where({ contract_id: id }).first();
+      if (!row) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(row).toMatchObject({ outcome: 'cancelled' });
+    expect(Number(row.duration_ms)).toBeLessThan(15_000);
+  });
+
   it('fails when the run fails, voiding the escrow and counting against the agent', async () => {
     const { user, agent, id } = await contractFor(fixture('trap'), { text: 'anything' });
     const failed = await waitForContract(api, user.token, id, 'FAILED');

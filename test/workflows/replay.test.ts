@@ -9,7 +9,7 @@ import { describe, expect, inject, it } from 'vitest';
 const dir = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
 const histories = readdirSync(dir).filter((f) => f.endsWith('.history.pb'));
 
-describe('replay of recorded contract histories', () => {
+describe('replay of recorded workflow histories', () => {
   it('has histories to replay', () => expect(histories.length).toBeGreaterThan(0));
 
   it.each(histories)('%s replays without a determinism violation', async (file) => {
