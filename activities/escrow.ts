@@ -1,7 +1,12 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import Stripe from 'stripe';
+import { postLedger } from '../db/ledger';
 import type { PaymentView } from '../domain/contract-types';
+import { captureMovement, refundMovement, settlementMovement } from '../domain/ledger';
+import type { PaymentEventKind, PaymentStatus } from '../domain/statuses';
+import type { Config } from '../lib/config';
+import { ensureCustomer } from './customers';
 
 export interface HoldEscrowInput {
   contractId: string;
@@ -13,103 +18,241 @@ export interface HoldEscrowInput {
   idempotencyKey: string;
 }
 
-// Escrow is a PaymentIntent with manual capture: authorised at award, captured at settlement,
-// cancelled (voided) on every failure exit. stripe-mock is stateless, so our `payments` row
-// is the state of record; a Stripe call that succeeded is what moves it.
-export function createEscrowActivities({
-  knex,
-  stripe,
-  defaultPaymentMethod,
-}: {
-  knex: Knex;
-  stripe: Stripe;
-  defaultPaymentMethod: string;
-}) {
-  async function paymentByIntent(paymentIntentId: string) {
-    const row = await knex('payments').where({ stripe_payment_intent_id: paymentIntentId }).first();
+type EscrowConfig = Pick<
+  Config,
+  'STRIPE_DEFAULT_PAYMENT_METHOD' | 'PLATFORM_FEE_BPS' | 'ESCROW_CAPTURE_AFTER_SECONDS' | 'ESCROW_ACTION_TIMEOUT_SECONDS'
+>;
+
+interface PaymentRow {
+  id: string;
+  contract_id: string;
+  user_id: string;
+  stripe_payment_intent_id: string;
+  amount_cents: number;
+  captured_cents: number;
+  refunded_cents: number;
+  currency: string;
+  status: PaymentStatus;
+  capture_by: Date | null;
+}
+
+// Escrow is a PaymentIntent with manual capture on the user's default payment method:
+// authorised at award, captured at settlement (or earlier, before the hold lapses), voided on
+// a failure exit before capture and refunded after it. Every Stripe call carries an
+// idempotency key from the workflow id and the step; every state is a payments row plus a
+// payment_events row; every movement of money is a ledger transaction written in the same
+// database transaction as the state it belongs to. stripe-mock is stateless, so these rows
+// are the state of record.
+export function createEscrowActivities({ knex, stripe, config }: { knex: Knex; stripe: Stripe; config: EscrowConfig }) {
+  async function lockPayment(trx: Knex.Transaction, paymentIntentId: string): Promise<PaymentRow> {
+    const row = await trx('payments').where({ stripe_payment_intent_id: paymentIntentId }).forUpdate().first();
     if (!row) throw ApplicationFailure.nonRetryable(`no payment ${paymentIntentId}`, 'PAYMENT_NOT_FOUND');
     return row;
   }
 
+  async function recordEvent(trx: Knex.Transaction, p: PaymentRow, kind: PaymentEventKind, amountCents: number, detail: string | null = null) {
+    await trx('payment_events')
+      .insert({ payment_id: p.id, contract_id: p.contract_id, user_id: p.user_id, kind, amount_cents: amountCents, detail })
+      .onConflict(['payment_id', 'kind'])
+      .ignore();
+  }
+
+  async function paymentMethodFor(userId: string): Promise<string> {
+    const saved = await knex('payment_methods').where({ user_id: userId, is_default: true }).whereNull('deleted_at').first();
+    if (saved) return saved.stripe_payment_method_id;
+    if (config.STRIPE_DEFAULT_PAYMENT_METHOD) return config.STRIPE_DEFAULT_PAYMENT_METHOD;
+    throw ApplicationFailure.nonRetryable('the user has no default payment method', 'PAYMENT_METHOD_REQUIRED');
+  }
+
+  const stripeFailure = (err: unknown): never => {
+    if (err instanceof Stripe.errors.StripeCardError) {
+      throw ApplicationFailure.nonRetryable(err.message, 'PAYMENT_DECLINED', { code: err.code });
+    }
+    if (err instanceof Stripe.errors.StripeInvalidRequestError) {
+      throw ApplicationFailure.nonRetryable(err.message, 'PAYMENT_INVALID', { param: err.param });
+    }
+    throw err;
+  };
+
   return {
     async holdEscrow(input: HoldEscrowInput): Promise<PaymentView> {
       const existing = await knex('payments').where({ idempotency_key: input.idempotencyKey }).first();
-      if (existing) return toView(existing);
-      let intent: Stripe.PaymentIntent;
-      try {
-        intent = await stripe.paymentIntents.create(
+      if (existing) return toView(existing, config);
+      const customer = await ensureCustomer(knex, stripe, input.userId);
+      const paymentMethod = await paymentMethodFor(input.userId);
+      const intent = await stripe.paymentIntents
+        .create(
           {
             amount: input.amountCents,
             currency: input.currency,
+            customer,
+            payment_method: paymentMethod,
             capture_method: 'manual',
             confirm: true,
-            payment_method: defaultPaymentMethod,
+            off_session: false,
             // Escrow is confirmed server-side: no redirect-based methods.
             automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+            // Payouts to the agent's owner are transfers in this group (separate charges and transfers).
+            transfer_group: `contract-${input.contractId}`,
             description: `Hermes escrow for contract ${input.contractId}`,
             metadata: { contract_id: input.contractId, agent_id: input.agentId, user_id: input.userId },
           },
           { idempotencyKey: input.idempotencyKey },
-        );
-      } catch (err) {
-        if (err instanceof Stripe.errors.StripeCardError) {
-          throw ApplicationFailure.nonRetryable(err.message, 'PAYMENT_DECLINED', { code: err.code });
-        }
-        if (err instanceof Stripe.errors.StripeInvalidRequestError) {
-          throw ApplicationFailure.nonRetryable(err.message, 'PAYMENT_INVALID', { param: err.param });
-        }
-        throw err;
-      }
-      const status = intent.status === 'requires_action' ? 'requires_action' : 'authorized';
-      const [row] = await knex('payments')
-        .insert({
-          contract_id: input.contractId,
-          user_id: input.userId,
-          agent_id: input.agentId,
-          stripe_payment_intent_id: intent.id,
-          idempotency_key: input.idempotencyKey,
-          amount_cents: input.amountCents,
-          currency: input.currency,
-          status,
-        })
-        .onConflict('idempotency_key')
-        .merge(['updated_at'])
-        .returning('*');
-      return toView(row);
+        )
+        .catch(stripeFailure);
+      const status: PaymentStatus = intent.status === 'requires_action' ? 'requires_action' : 'authorized';
+      const captureBy = new Date(Date.now() + config.ESCROW_CAPTURE_AFTER_SECONDS * 1000);
+      return knex.transaction(async (trx) => {
+        const [row] = await trx('payments')
+          .insert({
+            contract_id: input.contractId,
+            user_id: input.userId,
+            agent_id: input.agentId,
+            stripe_payment_intent_id: intent.id,
+            stripe_payment_method_id: paymentMethod,
+            idempotency_key: input.idempotencyKey,
+            amount_cents: input.amountCents,
+            currency: input.currency,
+            status,
+            capture_by: captureBy,
+          })
+          .onConflict('idempotency_key')
+          .merge(['updated_at'])
+          .returning('*');
+        await recordEvent(trx, row, status, input.amountCents);
+        return toView(row, config);
+      });
+    },
+
+    /** The customer completed the required action (webhook): the hold is in place. */
+    async confirmEscrow(paymentIntentId: string): Promise<PaymentView> {
+      return knex.transaction(async (trx) => {
+        const p = await lockPayment(trx, paymentIntentId);
+        if (p.status !== 'requires_action') return toView(p, config);
+        const [row] = await trx('payments').where({ id: p.id }).update({ status: 'authorized' }).returning('*');
+        await recordEvent(trx, p, 'authorized', p.amount_cents);
+        return toView(row, config);
+      });
+    },
+
+    /** The payment failed or was cancelled outside Hermes (webhook) before any capture. */
+    async failEscrow(input: { paymentIntentId: string; reason: string }): Promise<PaymentView> {
+      return knex.transaction(async (trx) => {
+        const p = await lockPayment(trx, input.paymentIntentId);
+        if (p.status !== 'requires_action' && p.status !== 'authorized') return toView(p, config);
+        const [row] = await trx('payments').where({ id: p.id }).update({ status: 'failed', last_error: input.reason }).returning('*');
+        await recordEvent(trx, p, 'failed', p.amount_cents, input.reason);
+        return toView(row, config);
+      });
     },
 
     async captureEscrow(input: { paymentIntentId: string; amountCents: number; idempotencyKey: string }): Promise<PaymentView> {
-      const row = await paymentByIntent(input.paymentIntentId);
-      if (row.status === 'captured') return toView(row);
-      await stripe.paymentIntents.capture(
-        input.paymentIntentId,
-        { amount_to_capture: input.amountCents },
-        { idempotencyKey: input.idempotencyKey },
-      );
-      const [updated] = await knex('payments')
-        .where({ id: row.id })
-        .update({ status: 'captured', captured_cents: input.amountCents })
-        .returning('*');
-      return toView(updated);
+      const current = await knex('payments').where({ stripe_payment_intent_id: input.paymentIntentId }).first();
+      if (current?.status === 'captured') return toView(current, config);
+      await stripe.paymentIntents
+        .capture(input.paymentIntentId, { amount_to_capture: input.amountCents }, { idempotencyKey: input.idempotencyKey })
+        .catch(stripeFailure);
+      return knex.transaction(async (trx) => {
+        const p = await lockPayment(trx, input.paymentIntentId);
+        if (p.status === 'captured') return toView(p, config);
+        const [row] = await trx('payments')
+          .where({ id: p.id })
+          .update({ status: 'captured', captured_cents: input.amountCents })
+          .returning('*');
+        await recordEvent(trx, p, 'captured', input.amountCents);
+        await postLedger(trx, {
+          idempotencyKey: input.idempotencyKey,
+          kind: 'capture',
+          description: `escrow captured for contract ${p.contract_id}`,
+          currency: p.currency.trim(),
+          contractId: p.contract_id,
+          paymentId: p.id,
+          lines: captureMovement(p.contract_id, input.amountCents),
+        });
+        return toView(row, config);
+      });
     },
 
     async voidEscrow(input: { paymentIntentId: string; idempotencyKey: string; reason: string }): Promise<PaymentView> {
-      const row = await paymentByIntent(input.paymentIntentId);
-      if (row.status === 'voided') return toView(row);
-      await stripe.paymentIntents.cancel(
-        input.paymentIntentId,
-        { cancellation_reason: 'abandoned' },
-        { idempotencyKey: input.idempotencyKey },
-      );
-      const [updated] = await knex('payments')
-        .where({ id: row.id })
-        .update({ status: 'voided', last_error: input.reason })
-        .returning('*');
-      return toView(updated);
+      const current = await knex('payments').where({ stripe_payment_intent_id: input.paymentIntentId }).first();
+      if (current && current.status !== 'authorized' && current.status !== 'requires_action') return toView(current, config);
+      await stripe.paymentIntents
+        .cancel(input.paymentIntentId, { cancellation_reason: 'abandoned' }, { idempotencyKey: input.idempotencyKey })
+        .catch(stripeFailure);
+      return knex.transaction(async (trx) => {
+        const p = await lockPayment(trx, input.paymentIntentId);
+        if (p.status === 'voided') return toView(p, config);
+        const [row] = await trx('payments').where({ id: p.id }).update({ status: 'voided', last_error: input.reason }).returning('*');
+        await recordEvent(trx, p, 'voided', p.amount_cents, input.reason);
+        return toView(row, config);
+      });
+    },
+
+    /** After capture, a failure exit gives the user their money back. */
+    async refundEscrow(input: { paymentIntentId: string; idempotencyKey: string; reason: string }): Promise<PaymentView> {
+      const current = await knex('payments').where({ stripe_payment_intent_id: input.paymentIntentId }).first();
+      if (current?.status === 'refunded') return toView(current, config);
+      const amount = Number(current?.captured_cents ?? 0) - Number(current?.refunded_cents ?? 0);
+      await stripe.refunds
+        .create({ payment_intent: input.paymentIntentId, amount, metadata: { reason: input.reason } }, { idempotencyKey: input.idempotencyKey })
+        .catch(stripeFailure);
+      return knex.transaction(async (trx) => {
+        const p = await lockPayment(trx, input.paymentIntentId);
+        if (p.status === 'refunded') return toView(p, config);
+        const [row] = await trx('payments')
+          .where({ id: p.id })
+          .update({ status: 'refunded', refunded_cents: amount, last_error: input.reason })
+          .returning('*');
+        await recordEvent(trx, p, 'refunded', amount, input.reason);
+        await postLedger(trx, {
+          idempotencyKey: input.idempotencyKey,
+          kind: 'refund',
+          description: `escrow refunded for contract ${p.contract_id}: ${input.reason}`,
+          currency: p.currency.trim(),
+          contractId: p.contract_id,
+          paymentId: p.id,
+          lines: refundMovement(p.contract_id, amount),
+        });
+        return toView(row, config);
+      });
+    },
+
+    /**
+     * Pays the agent's owner from the escrow, less the platform fee, in the same database
+     * transaction that marks the contract SETTLED: there is no moment where one happened
+     * without the other.
+     */
+    async settleContract(input: { contractId: string; agentId: string; priceCents: number; currency: string; idempotencyKey: string; closedAt: string }): Promise<void> {
+      await knex.transaction(async (trx) => {
+        if (input.priceCents > 0) {
+          const agent = await trx('agents').where({ id: input.agentId }).first('owner_id');
+          const payment = await trx('payments').where({ contract_id: input.contractId, status: 'captured' }).first('id');
+          await postLedger(trx, {
+            idempotencyKey: input.idempotencyKey,
+            kind: 'settlement',
+            description: `contract ${input.contractId} settled`,
+            currency: input.currency,
+            contractId: input.contractId,
+            paymentId: payment?.id ?? null,
+            lines: settlementMovement(input.contractId, agent.owner_id, input.priceCents, config.PLATFORM_FEE_BPS),
+          });
+        }
+        await trx('contracts').where({ id: input.contractId }).update({ status: 'SETTLED', closed_at: input.closedAt });
+      });
     },
   };
 }
 
-function toView(row: { stripe_payment_intent_id: string; amount_cents: number; status: PaymentView['status'] }): PaymentView {
-  return { paymentIntentId: row.stripe_payment_intent_id, amountCents: row.amount_cents, status: row.status };
+function toView(row: PaymentRow, config: Pick<EscrowConfig, 'ESCROW_ACTION_TIMEOUT_SECONDS'>): PaymentView {
+  const created = (row as { created_at?: Date }).created_at;
+  return {
+    paymentIntentId: row.stripe_payment_intent_id,
+    amountCents: Number(row.amount_cents),
+    status: row.status,
+    captureBy: row.capture_by ? new Date(row.capture_by).toISOString() : null,
+    actionDeadline:
+      row.status === 'requires_action' && created
+        ? new Date(new Date(created).getTime() + config.ESCROW_ACTION_TIMEOUT_SECONDS * 1000).toISOString()
+        : null,
+  };
 }

@@ -12,7 +12,13 @@ export interface ActivityDeps {
   stripe: Stripe;
   config: Pick<
     Config,
-    'STRIPE_DEFAULT_PAYMENT_METHOD' | 'SANDBOX_TASK_QUEUE' | 'SANDBOX_MIN_TIMEOUT_SECONDS' | 'SANDBOX_MAX_TIMEOUT_SECONDS'
+    | 'STRIPE_DEFAULT_PAYMENT_METHOD'
+    | 'PLATFORM_FEE_BPS'
+    | 'ESCROW_CAPTURE_AFTER_SECONDS'
+    | 'ESCROW_ACTION_TIMEOUT_SECONDS'
+    | 'SANDBOX_TASK_QUEUE'
+    | 'SANDBOX_MIN_TIMEOUT_SECONDS'
+    | 'SANDBOX_MAX_TIMEOUT_SECONDS'
   >;
 }
 
@@ -21,7 +27,7 @@ export interface ActivityDeps {
 export function createActivities({ knex, stripe, config }: ActivityDeps) {
   return {
     ...createContractActivities({ knex }),
-    ...createEscrowActivities({ knex, stripe, defaultPaymentMethod: config.STRIPE_DEFAULT_PAYMENT_METHOD }),
+    ...createEscrowActivities({ knex, stripe, config }),
     ...createMetricActivities({ knex }),
     ...createExecutionPlanActivities({ knex, config }),
     ...createTaskActivities({ knex }),

@@ -85,6 +85,17 @@ export interface PaymentView {
   paymentIntentId: string;
   amountCents: number;
   status: PaymentStatus;
+  /** When the card hold should be captured at the latest (holds lapse after about 7 days). */
+  captureBy?: string | null;
+  /** requires_action: how long the user has to complete it (e.g. 3-D Secure). */
+  actionDeadline?: string | null;
+}
+
+/** A Stripe webhook routed to the contract that owns the PaymentIntent. */
+export interface PaymentSignal {
+  kind: 'succeeded' | 'failed' | 'canceled' | 'refunded' | 'disputed';
+  paymentIntentId: string;
+  eventId: string;
 }
 
 export interface ContractState {

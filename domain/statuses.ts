@@ -12,9 +12,15 @@ export const AGENT_STATUSES = ['active', 'inactive', 'suspended'] as const;
 export const BID_STATUSES = ['active', 'awarded', 'lost', 'withdrawn'] as const;
 export const DELIVERY_SOURCES = ['agent', 'sandbox'] as const;
 export const DELIVERY_STATUSES = ['pending_review', 'accepted', 'rejected'] as const;
-export const PAYMENT_STATUSES = ['authorized', 'requires_action', 'captured', 'voided', 'refunded', 'failed'] as const;
+export const PAYMENT_STATUSES = ['authorized', 'requires_action', 'captured', 'voided', 'refunded', 'failed', 'disputed'] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 export const LEDGER_ACCOUNTS = ['user_escrow', 'agent_wallet', 'platform_revenue', 'stripe_clearing'] as const;
+export type LedgerAccount = (typeof LEDGER_ACCOUNTS)[number];
+/** What a payments row went through, in order; each is one payment_events row. */
+export const PAYMENT_EVENT_KINDS = ['requires_action', 'authorized', 'captured', 'voided', 'refunded', 'disputed', 'failed'] as const;
+export type PaymentEventKind = (typeof PAYMENT_EVENT_KINDS)[number];
+export const WITHDRAWAL_STATUSES = ['pending', 'paid', 'failed'] as const;
+export type WithdrawalStatus = (typeof WITHDRAWAL_STATUSES)[number];
 export const METRIC_OUTCOMES = ['success', 'failure'] as const;
 export const TASK_OUTCOMES = ['ok', 'exit_nonzero', 'trap', 'fuel_exhausted', 'timeout', 'memory_limit', 'output_limit', 'cancelled', 'error'] as const;
 export type TaskOutcome = (typeof TASK_OUTCOMES)[number];

@@ -27,8 +27,16 @@ const schema = z
     STRIPE_SECRET_KEY: z.string().startsWith('sk_').default('sk_test_hermeslocal'),
     // Unset in production (the SDK talks to api.stripe.com); set to stripe-mock locally.
     STRIPE_API_URL: z.string().url().optional(),
-    // Until payment methods land, escrow authorises this test payment method.
+    // Used for escrow when a user has saved no payment method: a Stripe test method locally.
+    // Leave it empty in production, where a paid contract needs the user's own method.
     STRIPE_DEFAULT_PAYMENT_METHOD: z.string().default('pm_card_visa'),
+    STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_').default('whsec_hermeslocal'),
+    // Webhooks older than this are refused (replay protection).
+    STRIPE_WEBHOOK_TOLERANCE_SECONDS: seconds(300),
+    // Card holds lapse after ~7 days: capture into escrow on the platform before then.
+    ESCROW_CAPTURE_AFTER_SECONDS: seconds(6 * 24 * 3600),
+    // How long a payment needing customer action (3-D Secure) may take before the contract fails.
+    ESCROW_ACTION_TIMEOUT_SECONDS: seconds(3600),
     CURRENCY: z.string().length(3).toLowerCase().default('usd'),
 
     JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
@@ -79,6 +87,9 @@ const schema = z
     }
     if (c.SANDBOX_MIN_TIMEOUT_SECONDS > c.SANDBOX_MAX_TIMEOUT_SECONDS) {
       ctx.addIssue({ code: 'custom', path: ['SANDBOX_MIN_TIMEOUT_SECONDS'], message: 'must not exceed SANDBOX_MAX_TIMEOUT_SECONDS' });
+    }
+    if (c.NODE_ENV === 'production' && c.STRIPE_WEBHOOK_SECRET === 'whsec_hermeslocal') {
+      ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'must be set in production' });
     }
     if (c.NODE_ENV === 'production' && c.STRIPE_SECRET_KEY === 'sk_test_hermeslocal') {
       ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'must be set in production' });

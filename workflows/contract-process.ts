@@ -7,6 +7,7 @@ import type {
   ContractState,
   DeliveryRequest,
   DeliveryView,
+  PaymentSignal,
   PaymentView,
   Review,
 } from '../domain/contract-types';
@@ -45,6 +46,12 @@ export class ContractProcess {
   /** The awarded agent's binary is running in the sandbox; its output will be the delivery. */
   executing = false;
   execution: ExecutionReport | null = null;
+  /** Stripe webhooks about this contract's payment, in arrival order. */
+  readonly paymentSignals: PaymentSignal[] = [];
+  /** Tail of the serial payment operations (capture, void, refund never overlap). */
+  paymentQueue: Promise<void> = Promise.resolve();
+  /** Settlement has begun: the early-capture timer stands down. */
+  settling = false;
   /** Update handlers still writing to Postgres; the main flow waits for them before moving on. */
   pendingWrites = 0;
 

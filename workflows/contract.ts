@@ -9,6 +9,7 @@ import type {
   ContractState,
   DeliveryRequest,
   DeliveryView,
+  PaymentSignal,
 } from '../domain/contract-types';
 import { deliveryFromStdout, type ExecutionPlan } from '../domain/execution';
 import { rankBids } from '../domain/ranking';
@@ -30,6 +31,8 @@ export const reject = wf.defineUpdate<ContractState, [Caller & { reason: string 
 // An update rather than a signal, so the user learns at once whether the cancel took.
 export const cancel = wf.defineUpdate<ContractState, [Caller & { reason?: string }]>('cancel');
 export const getState = wf.defineQuery<ContractState>('getState');
+// Stripe webhooks about this contract's PaymentIntent, routed by the API.
+export const paymentEvent = wf.defineSignal<[PaymentSignal]>('paymentEvent');
 
 const DB_WRITE: wf.ActivityOptions = {
   startToCloseTimeout: '30 seconds',
@@ -47,6 +50,7 @@ const PAYMENT: wf.ActivityOptions = {
 
 // Contracts started before WASM execution existed replay without it.
 export const WASM_EXECUTION_PATCH = 'wasm-execution';
+export const MONEY_PATCH = 'money-ledger';
 
 const db = wf.proxyActivities<Activities>(DB_WRITE);
 const payments = wf.proxyActivities<Activities>(PAYMENT);
@@ -82,6 +86,8 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
   wf.upsertSearchAttributes([{ key: HermesAgentId, value: chosen.agentId }]);
   await db.recordAward(input.contractId, chosen);
   if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
+  // Contracts started before the ledger existed replay without it.
+  const money = wf.patched(MONEY_PATCH);
 
   // Escrow: authorise the winning price now, capture at settlement.
   if (chosen.priceCents > 0) {
@@ -98,7 +104,13 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
       const detail = err instanceof wf.ActivityFailure && err.cause instanceof Error ? err.cause.message : String(err);
       return finish(p, 'FAILED', 'payment_failed', `escrow was declined: ${detail}`);
     }
+    if (money && p.payment.status === 'requires_action') {
+      const failure = await awaitCustomerAction(p);
+      if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
+      if (failure) return finish(p, 'FAILED', 'payment_failed', failure);
+    }
     if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
+    if (money) keepFundsPastTheHold(p);
   }
 
   // Work: wait for the awarded agent's delivery until the deadline.
@@ -140,8 +152,12 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
     return finish(p, 'FAILED', 'rejected', review.reason, { actualSeconds });
   }
 
-  // Settle: capture the escrow, record the agent's metric, close.
-  if (p.payment) {
+  // Settle: capture the escrow (unless already held on the platform), record the agent's
+  // metric, then pay the owner's wallet less the fee atomically with SETTLED.
+  if (money) {
+    p.settling = true;
+    await serialPayments(p, () => captureIfHeld(p));
+  } else if (p.payment) {
     p.payment = await payments.captureEscrow({
       paymentIntentId: p.payment.paymentIntentId,
       amountCents: chosen.priceCents,
@@ -159,6 +175,16 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
     priceCents: chosen.priceCents,
     ...executionFigures(p),
   });
+  if (money) {
+    await db.settleContract({
+      contractId: input.contractId,
+      agentId: chosen.agentId,
+      priceCents: p.payment ? chosen.priceCents : 0,
+      currency: input.currency,
+      idempotencyKey: stepKey('settlement'),
+      closedAt: nowIso(),
+    });
+  }
   return finish(p, 'SETTLED', null, null);
 }
 
@@ -204,6 +230,50 @@ async function executeInSandbox(
   }
 }
 
+// Payment operations run one at a time: the early capture may fire while the contract ends.
+function serialPayments(p: ContractProcess, op: () => Promise<void>): Promise<void> {
+  const next = p.paymentQueue.then(op);
+  p.paymentQueue = next.catch(() => undefined);
+  return next;
+}
+
+async function captureIfHeld(p: ContractProcess): Promise<void> {
+  if (p.payment?.status !== 'authorized') return;
+  p.payment = await payments.captureEscrow({
+    paymentIntentId: p.payment.paymentIntentId,
+    amountCents: p.payment.amountCents,
+    idempotencyKey: stepKey('escrow-capture'),
+  });
+}
+
+// A card hold lapses after about 7 days. A contract still open at captureBy has its payment
+// captured then and held on the platform (user_escrow in the ledger); a later failure refunds.
+function keepFundsPastTheHold(p: ContractProcess): void {
+  const captureBy = p.payment?.captureBy;
+  if (!captureBy) return;
+  void (async () => {
+    const ended = await wf.condition(() => p.isTerminal || p.payment?.status !== 'authorized' || p.settling, msUntil(captureBy));
+    if (!ended) await serialPayments(p, () => captureIfHeld(p));
+  })();
+}
+
+// requires_action (e.g. 3-D Secure): wait, bounded, for Stripe's webhook saying how it went.
+async function awaitCustomerAction(p: ContractProcess): Promise<string | null> {
+  const pi = p.payment!.paymentIntentId;
+  const deadline = p.payment!.actionDeadline ?? secondsFromNow(3600);
+  const outcome = () => p.paymentSignals.find((s) => s.paymentIntentId === pi && ['succeeded', 'failed', 'canceled'].includes(s.kind));
+  await wf.condition(() => outcome() !== undefined || p.cancelRequested, msUntil(deadline));
+  if (p.cancelRequested) return null;
+  const signal = outcome();
+  if (signal?.kind === 'succeeded') {
+    p.payment = await payments.confirmEscrow(pi);
+    return null;
+  }
+  const reason = signal ? `the payment ${signal.kind === 'failed' ? 'failed' : 'was cancelled'} at Stripe` : 'the payment needed the customer\'s confirmation, which did not come in time';
+  p.payment = await payments.failEscrow({ paymentIntentId: pi, reason });
+  return reason;
+}
+
 async function chooseAward(p: ContractProcess): Promise<Award | null> {
   const { input } = p;
   const bids = [...p.bids.values()];
@@ -247,13 +317,16 @@ async function finish(
   detail: string | null,
   extra: { actualSeconds?: number } = {},
 ): Promise<ContractOutcome> {
-  if (p.payment && p.payment.status !== 'voided' && p.payment.status !== 'captured') {
-    p.payment = await payments.voidEscrow({
-      paymentIntentId: p.payment.paymentIntentId,
-      idempotencyKey: stepKey('escrow-void'),
-      reason: failureReason ?? status.toLowerCase(),
-    });
-  }
+  await serialPayments(p, async () => {
+    const reason = failureReason ?? status.toLowerCase();
+    if (!p.payment) return;
+    if (p.payment.status === 'authorized' || p.payment.status === 'requires_action') {
+      p.payment = await payments.voidEscrow({ paymentIntentId: p.payment.paymentIntentId, idempotencyKey: stepKey('escrow-void'), reason });
+    } else if (p.payment.status === 'captured' && status !== 'SETTLED') {
+      // Captured early (the hold would have lapsed): the money goes back to the user.
+      p.payment = await payments.refundEscrow({ paymentIntentId: p.payment.paymentIntentId, idempotencyKey: stepKey('escrow-refund'), reason });
+    }
+  });
   // Failures that are the agent's doing count against it.
   if (p.award && (failureReason === 'delivery_missed' || failureReason === 'rejected' || failureReason === 'execution_failed')) {
     await db.recordAgentMetric({
@@ -312,6 +385,7 @@ function registerHandlers(p: ContractProcess): void {
   const { contractId } = p.input;
 
   wf.setHandler(getState, () => p.view());
+  wf.setHandler(paymentEvent, (signal) => void p.paymentSignals.push(signal));
 
   wf.setHandler(
     submitBid,

@@ -54,7 +54,10 @@ describe('a contract through HTTP', () => {
     expect(metric).toMatchObject({ agent_id: agent.id, outcome: 'success', rating: 5, price_cents: 4_000, promised_eta_seconds: 600 });
     expect((await api('GET', `/api/v1/agents/${agent.id}`)).body).toMatchObject({ tasks_completed: 1, rating: 5 });
 
-    const description = await platform.deps.temporal.workflow.getHandle(`contract-${id}`).describe();
+    // Postgres says SETTLED with the ledger write; the workflow closes a moment later.
+    const handle = platform.deps.temporal.workflow.getHandle(`contract-${id}`);
+    await handle.result();
+    const description = await handle.describe();
     expect(description.typedSearchAttributes.get(HermesStatus)).toBe('SETTLED');
   });
 

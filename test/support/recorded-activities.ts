@@ -9,6 +9,11 @@ import type { ExecutionPlan } from '../../domain/execution';
 export interface Recorder {
   calls: { name: keyof Activities; args: unknown[] }[];
   declineEscrow: boolean;
+  /** What holdEscrow answers: 'requires_action' makes the workflow wait for the webhook. */
+  holdStatus: 'authorized' | 'requires_action';
+  captureBy: string | null;
+  actionDeadline: string | null;
+  heldCents: number;
   /** What planExecution answers: null means the awarded agent has no binary. */
   executionPlan: ExecutionPlan | null;
 }
@@ -17,6 +22,10 @@ export function recordedActivities(): { activities: Activities; recorder: Record
   const recorder: Recorder = {
     calls: [],
     declineEscrow: false,
+    holdStatus: 'authorized',
+    captureBy: null,
+    actionDeadline: null,
+    heldCents: 0,
     executionPlan: null,
   };
   const record = (name: keyof Activities, args: unknown[]) => recorder.calls.push({ name, args });
@@ -24,6 +33,7 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     paymentIntentId: 'pi_recorded',
     amountCents,
     status,
+    captureBy: recorder.captureBy,
   });
   const activities: Activities = {
     async persistContract(...args) { record('persistContract', args); },
@@ -36,10 +46,15 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     async holdEscrow(...args) {
       record('holdEscrow', args);
       if (recorder.declineEscrow) throw ApplicationFailure.nonRetryable('Your card was declined.', 'PAYMENT_DECLINED');
-      return payment('authorized', args[0].amountCents);
+      recorder.heldCents = args[0].amountCents;
+      return { ...payment(recorder.holdStatus, args[0].amountCents), captureBy: recorder.captureBy, actionDeadline: recorder.actionDeadline };
     },
     async captureEscrow(...args) { record('captureEscrow', args); return payment('captured', args[0].amountCents); },
     async voidEscrow(...args) { record('voidEscrow', args); return payment('voided', 0); },
+    async confirmEscrow(...args) { record('confirmEscrow', args); return payment('authorized', recorder.heldCents); },
+    async failEscrow(...args) { record('failEscrow', args); return payment('failed', recorder.heldCents); },
+    async refundEscrow(...args) { record('refundEscrow', args); return payment('refunded', recorder.heldCents); },
+    async settleContract(...args) { record('settleContract', args); },
     async planExecution(...args) { record('planExecution', args); return recorder.executionPlan; },
     async markTaskRunning(...args) { record('markTaskRunning', args); },
     async finishTask(...args) { record('finishTask', args); },
