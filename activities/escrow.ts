@@ -6,7 +6,7 @@ import type { PaymentView } from '../domain/contract-types';
 import { captureMovement, refundMovement, settlementMovement } from '../domain/ledger';
 import type { PaymentEventKind, PaymentStatus } from '../domain/statuses';
 import type { Config } from '../lib/config';
-import { ensureCustomer } from './customers';
+import { ensureCustomer } from '../lib/stripe-customers';
 
 export interface HoldEscrowInput {
   contractId: string;

@@ -5,7 +5,9 @@ import { createContractActivities } from './contracts';
 import { createEscrowActivities } from './escrow';
 import { createExecutionPlanActivities } from './execution-plans';
 import { createMetricActivities } from './metrics';
+import { createPaymentReversalActivities } from './payment-reversals';
 import { createTaskActivities } from './tasks';
+import { createWithdrawalActivities } from './withdrawals';
 
 export interface ActivityDeps {
   knex: Knex;
@@ -31,6 +33,8 @@ export function createActivities({ knex, stripe, config }: ActivityDeps) {
     ...createMetricActivities({ knex }),
     ...createExecutionPlanActivities({ knex, config }),
     ...createTaskActivities({ knex }),
+    ...createPaymentReversalActivities({ knex }),
+    ...createWithdrawalActivities({ knex, stripe }),
   };
 }
 

@@ -11,6 +11,9 @@ import { healthRouter } from './routes/health';
 import { meshRouter } from './routes/mesh';
 import { preferencesRouter } from './routes/preferences';
 import { tasksRouter } from './routes/tasks';
+import { walletRouter } from './routes/wallet';
+import { paymentsRouter } from './routes/payments';
+import { webhooksRouter } from './routes/webhooks';
 
 export function createApp(deps: ApiDeps): Koa {
   const app = new Koa({ proxy: deps.config.NODE_ENV === 'production' });
@@ -30,7 +33,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.config.API_BODY_LIMIT, encoding: 'utf-8' }));
 
   const api = new Router({ prefix: '/api/v1' });
-  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter]) {
+  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, webhooksRouter]) {
     const r = router(deps);
     api.use(r.routes(), r.allowedMethods());
   }

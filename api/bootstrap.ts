@@ -5,6 +5,7 @@ import type { Config } from '../lib/config';
 import { createBinaryStore } from '../lib/binary-store';
 import { createLogger } from '../lib/logger';
 import { createS3, ensureBucket } from '../lib/s3';
+import { createStripe } from '../lib/stripe';
 import { WasmSandbox } from '../sandbox';
 import { createTemporalClient } from '../lib/temporal';
 import { createAuth } from './auth';
@@ -34,6 +35,7 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
     auth,
     sandbox,
     binaries: createBinaryStore(s3, config.S3_BUCKET),
+    stripe: createStripe(config),
     async close() {
       s3.destroy();
       await Promise.allSettled([knex.destroy(), redis.quit(), temporal.connection.close()]);

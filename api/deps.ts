@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
+import type Stripe from 'stripe';
 import type { Knex } from 'knex';
 import type { Models } from '../db/models';
 import type { BinaryStore } from '../lib/binary-store';
@@ -22,4 +23,5 @@ export interface ApiDeps {
   /** Compiles uploads to validate them; runs happen on the sandbox worker. */
   sandbox: WasmSandbox;
   binaries: BinaryStore;
+  stripe: Stripe;
 }

@@ -51,10 +51,18 @@ export async function postLedger(trx: Knex.Transaction, p: LedgerPosting): Promi
     })),
   );
   for (const l of p.lines.filter((x) => x.account === 'agent_wallet')) {
-    await trx('agent_wallets')
-      .insert({ user_id: l.accountId, currency: p.currency, balance_cents: l.amountCents })
-      .onConflict('user_id')
-      .merge({ balance_cents: trx.raw('agent_wallets.balance_cents + ?', [l.amountCents]) });
+    if (l.amountCents > 0) {
+      await trx('agent_wallets')
+        .insert({ user_id: l.accountId, currency: p.currency, balance_cents: l.amountCents })
+        .onConflict('user_id')
+        .merge({ balance_cents: trx.raw('agent_wallets.balance_cents + ?', [l.amountCents]) });
+    } else {
+      // A debit needs an existing wallet; the check constraint refuses going below zero.
+      const touched = await trx('agent_wallets')
+        .where({ user_id: l.accountId })
+        .update({ balance_cents: trx.raw('balance_cents + ?', [l.amountCents]) });
+      if (touched === 0) throw new Error(`no wallet for ${l.accountId} to debit`);
+    }
   }
   return { transactionId: created.id, applied: true };
 }

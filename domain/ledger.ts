@@ -83,7 +83,7 @@ export function allocateWithdrawal(
   let left = amountCents;
   for (const e of earnings) {
     if (left === 0) break;
-    const take = Math.min(left, e.remainingCents);
+    const take = Math.min(left, Math.max(0, e.remainingCents));
     if (take > 0) out.push({ contractId: e.contractId, amountCents: take });
     left -= take;
   }

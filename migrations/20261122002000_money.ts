@@ -87,6 +87,8 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger('amount_cents').notNullable();
     t.text('transfer_group').notNullable();
     t.text('stripe_transfer_id');
+    // Stripe refused the transfer: its amount went back to the wallet.
+    t.timestamp('reversed_at', { useTz: true });
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.unique(['withdrawal_id', 'contract_id']);
     t.index(['contract_id']);

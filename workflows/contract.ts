@@ -156,6 +156,9 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
   // metric, then pay the owner's wallet less the fee atomically with SETTLED.
   if (money) {
     p.settling = true;
+    // Refunded or disputed at Stripe while the contract ran: there is nothing to pay out.
+    const lost = p.paymentSignals.find((x) => x.paymentIntentId === p.payment?.paymentIntentId && (x.kind === 'refunded' || x.kind === 'disputed'));
+    if (lost) return finish(p, 'FAILED', 'payment_failed', `the payment was ${lost.kind} at Stripe`);
     await serialPayments(p, () => captureIfHeld(p));
   } else if (p.payment) {
     p.payment = await payments.captureEscrow({

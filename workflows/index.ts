@@ -1,3 +1,5 @@
 // Every workflow the main worker runs.
 export { contractWorkflow } from './contract';
 export { taskWorkflow } from './task';
+export { paymentReversalWorkflow } from './payment-reversal';
+export { withdrawalWorkflow } from './withdrawal';

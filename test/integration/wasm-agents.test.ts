@@ -1,4 +1,5 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../lib/binary-store';
 import { createS3 } from '../../lib/s3';
@@ -266,6 +267,14 @@ describe('a contract won by a WASM agent', () => {
   it('a cancel during the run stops the guest, voids the escrow and records the cancelled run', async () => {
     const { user, id } = await contractFor(fixture('sleeper'), { text: 'never mind' });
     await waitForContract(api, user.token, id, 'IN_PROGRESS');
+    // Cancel once the guest is really running (a run cancelled before it starts never runs).
+    const handle = platform.deps.temporal.workflow.getHandle(`contract-${id}`);
+    const started = Date.now();
+    const running = async () =>
+      (await handle.describe()).raw.pendingActivities?.some(
+        (a) => a.activityType?.name === 'executeAgent' && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
+      );
+    while (!(await running()) && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 100));
     const res = await api('POST', `/api/v1/contracts/${id}/cancel`, { token: user.token, body: { reason: 'changed my mind' } });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('CANCELLED');

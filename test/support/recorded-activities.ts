@@ -55,6 +55,8 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     async failEscrow(...args) { record('failEscrow', args); return payment('failed', recorder.heldCents); },
     async refundEscrow(...args) { record('refundEscrow', args); return payment('refunded', recorder.heldCents); },
     async settleContract(...args) { record('settleContract', args); },
+    async applyPaymentReversal(...args) { record('applyPaymentReversal', args); return 'applied' as const; },
+    async payoutWithdrawal(...args) { record('payoutWithdrawal', args); return 'paid' as const; },
     async planExecution(...args) { record('planExecution', args); return recorder.executionPlan; },
     async markTaskRunning(...args) { record('markTaskRunning', args); },
     async finishTask(...args) { record('finishTask', args); },
