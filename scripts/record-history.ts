@@ -3,8 +3,9 @@
 // (which provides the test server) after an intentional, patched() workflow change. Existing
 // files are histories of older code: keep them, add new ones beside them.
 //
-// Scenarios: contract-settled (an agent delivers by hand), contract-wasm-settled (the awarded
-// agent's binary runs in the sandbox), task-succeeded (a direct task).
+// Scenarios: contract-settled (an agent delivers by hand; recorded before WASM execution and
+// the ledger), contract-ledger-settled (the same on today's code), contract-wasm-settled (the
+// awarded agent's binary runs in the sandbox), task-succeeded (a direct task).
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
@@ -20,7 +21,7 @@ import { accept, closeBidding, contractWorkflow, deliver, submitBid } from '../w
 import { taskWorkflow } from '../workflows/task';
 
 const scenario = process.argv[2];
-const scenarios = ['contract-settled', 'contract-wasm-settled', 'task-succeeded'];
+const scenarios = ['contract-settled', 'contract-ledger-settled', 'contract-wasm-settled', 'task-succeeded'];
 if (!scenario || !scenarios.includes(scenario)) {
   console.error(`usage: npm run record-history -- <${scenarios.join('|')}> [--force]`);
   process.exit(2);
@@ -62,7 +63,7 @@ async function record() {
   await handle.executeUpdate(submitBid, { args: [winner] });
   await handle.executeUpdate(submitBid, { args: [bid({ agentId: ids(4), priceCents: 9_000 })] });
   await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
-  if (scenario === 'contract-settled') {
+  if (scenario !== 'contract-wasm-settled') {
     await waitFor(handle, 'IN_PROGRESS');
     await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: { summary: 'done' } }] });
   }
