@@ -7,6 +7,7 @@ import { createExecutionPlanActivities } from './execution-plans';
 import { createMetricActivities } from './metrics';
 import { createPaymentReversalActivities } from './payment-reversals';
 import { createTaskActivities } from './tasks';
+import { createTrustActivities } from './trust';
 import { createWithdrawalActivities } from './withdrawals';
 
 export interface ActivityDeps {
@@ -33,6 +34,7 @@ export function createActivities({ knex, stripe, config }: ActivityDeps) {
     ...createMetricActivities({ knex }),
     ...createExecutionPlanActivities({ knex, config }),
     ...createTaskActivities({ knex }),
+    ...createTrustActivities({ knex }),
     ...createPaymentReversalActivities({ knex }),
     ...createWithdrawalActivities({ knex, stripe }),
   };

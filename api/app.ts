@@ -8,6 +8,7 @@ import { agentsRouter } from './routes/agents';
 import { authRouter } from './routes/auth';
 import { contractsRouter } from './routes/contracts';
 import { healthRouter } from './routes/health';
+import { marketplaceRouter } from './routes/marketplace';
 import { meshRouter } from './routes/mesh';
 import { preferencesRouter } from './routes/preferences';
 import { tasksRouter } from './routes/tasks';
@@ -33,7 +34,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.config.API_BODY_LIMIT, encoding: 'utf-8' }));
 
   const api = new Router({ prefix: '/api/v1' });
-  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, webhooksRouter]) {
+  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, webhooksRouter]) {
     const r = router(deps);
     api.use(r.routes(), r.allowedMethods());
   }

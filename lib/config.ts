@@ -68,6 +68,11 @@ const schema = z
     SANDBOX_MAX_TIMEOUT_SECONDS: seconds(300),
     SANDBOX_CONCURRENCY: z.coerce.number().int().positive().default(2),
 
+    // When the nightly trust recompute runs (cron, UTC).
+    TRUST_RECOMPUTE_CRON: z.string().default('0 3 * * *'),
+    // How many times a failed award may pass to the next-ranked bid before the contract fails.
+    MAX_REAWARDS: z.coerce.number().int().min(0).max(10).default(2),
+
     PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(1000),
     REVIEW_WINDOW_SECONDS: seconds(72 * 3600),
     MANUAL_AWARD_WINDOW_SECONDS: seconds(72 * 3600),

@@ -5,13 +5,18 @@ import { createKnex } from '../db/knex';
 import { loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';
 import { createStripe } from '../lib/stripe';
+import { createTemporalClient } from '../lib/temporal';
 import { createMainWorker } from './create-worker';
+import { ensureTrustSchedule, TRUST_SCHEDULE_ID } from './trust-schedule';
 
 const config = loadConfig();
 const log = createLogger(config, 'worker');
 const knex = createKnex(config);
 const activities = createActivities({ knex, stripe: createStripe(config), config });
 const worker = await createMainWorker({ config, activities });
+const client = await createTemporalClient(config);
+log.info({ schedule: TRUST_SCHEDULE_ID, cron: config.TRUST_RECOMPUTE_CRON, result: await ensureTrustSchedule(client, config) }, 'trust schedule registered');
+await client.connection.close();
 log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, temporal: config.TEMPORAL_ADDRESS }, 'worker started');
 try {
   await worker.run();

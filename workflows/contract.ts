@@ -51,6 +51,7 @@ const PAYMENT: wf.ActivityOptions = {
 // Contracts started before WASM execution existed replay without it.
 export const WASM_EXECUTION_PATCH = 'wasm-execution';
 export const MONEY_PATCH = 'money-ledger';
+export const TRUST_PATCH = 'trust-scores';
 
 const db = wf.proxyActivities<Activities>(DB_WRITE);
 const payments = wf.proxyActivities<Activities>(PAYMENT);
@@ -178,6 +179,7 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
     priceCents: chosen.priceCents,
     ...executionFigures(p),
   });
+  if (wf.patched(TRUST_PATCH)) await db.recomputeAgentTrust(chosen.agentId);
   if (money) {
     await db.settleContract({
       contractId: input.contractId,
@@ -284,7 +286,9 @@ async function chooseAward(p: ContractProcess): Promise<Award | null> {
     p.statusDetail = 'no bids were received';
     return null;
   }
-  const ranking = rankBids({ bids, rewardCents: input.rewardCents, weights: input.weights, filters: input.filters });
+  // Reputation is each bidder's real trust score (contracts started before it was, ranked neutral).
+  const reputations = wf.patched(TRUST_PATCH) ? await db.loadReputations([...new Set(bids.map((b) => b.agentId))]) : {};
+  const ranking = rankBids({ bids, rewardCents: input.rewardCents, weights: input.weights, filters: input.filters, reputations });
 
   if (input.awardMode === 'auto') {
     const winner = ranking[0];
@@ -343,6 +347,7 @@ async function finish(
       priceCents: p.award.priceCents,
       ...executionFigures(p),
     });
+    if (wf.patched(TRUST_PATCH)) await db.recomputeAgentTrust(p.award.agentId);
   }
   p.failureReason = failureReason;
   p.statusDetail = detail;

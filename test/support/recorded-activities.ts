@@ -14,6 +14,8 @@ export interface Recorder {
   captureBy: string | null;
   actionDeadline: string | null;
   heldCents: number;
+  /** Trust scores loadReputations answers; 0.5 for anyone else. */
+  reputations: Record<string, number>;
   /** What planExecution answers: null means the awarded agent has no binary. */
   executionPlan: ExecutionPlan | null;
 }
@@ -26,6 +28,7 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     captureBy: null,
     actionDeadline: null,
     heldCents: 0,
+    reputations: {},
     executionPlan: null,
   };
   const record = (name: keyof Activities, args: unknown[]) => recorder.calls.push({ name, args });
@@ -57,6 +60,12 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     async settleContract(...args) { record('settleContract', args); },
     async applyPaymentReversal(...args) { record('applyPaymentReversal', args); return 'applied' as const; },
     async payoutWithdrawal(...args) { record('payoutWithdrawal', args); return 'paid' as const; },
+    async recomputeAgentTrust(...args) { record('recomputeAgentTrust', args); },
+    async recomputeAllTrust(...args) { record('recomputeAllTrust', args); return 0; },
+    async loadReputations(...args) {
+      record('loadReputations', args);
+      return Object.fromEntries(args[0].map((id) => [id, recorder.reputations[id] ?? 0.5]));
+    },
     async planExecution(...args) { record('planExecution', args); return recorder.executionPlan; },
     async markTaskRunning(...args) { record('markTaskRunning', args); },
     async finishTask(...args) { record('finishTask', args); },
