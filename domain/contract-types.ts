@@ -21,6 +21,8 @@ export interface ContractInput {
   deliveryWindowSeconds: number;
   reviewWindowSeconds: number;
   awardWindowSeconds: number;
+  /** How often a failed award may pass to the next-ranked bid (absent on older contracts: 0). */
+  maxReawards?: number;
 }
 
 export interface BidRequest {

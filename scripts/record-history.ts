@@ -5,7 +5,8 @@
 //
 // Scenarios: contract-settled (an agent delivers by hand; recorded before WASM execution and
 // the ledger), contract-ledger-settled (the same on today's code), contract-wasm-settled (the
-// awarded agent's binary runs in the sandbox), task-succeeded (a direct task).
+// awarded agent's binary runs in the sandbox), contract-reawarded (the first delivery is
+// rejected, the runner-up settles), task-succeeded (a direct task).
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
@@ -17,11 +18,11 @@ import { bid, contractInput } from '../test/support/builders';
 import { recordedActivities } from '../test/support/recorded-activities';
 import { registerSearchAttributes } from '../test/support/register-search-attributes';
 import { WORKFLOWS_PATH } from '../workers/create-worker';
-import { accept, closeBidding, contractWorkflow, deliver, submitBid } from '../workflows/contract';
+import { accept, closeBidding, contractWorkflow, deliver, reject, submitBid } from '../workflows/contract';
 import { taskWorkflow } from '../workflows/task';
 
 const scenario = process.argv[2];
-const scenarios = ['contract-settled', 'contract-ledger-settled', 'contract-wasm-settled', 'task-succeeded'];
+const scenarios = ['contract-settled', 'contract-ledger-settled', 'contract-wasm-settled', 'contract-reawarded', 'task-succeeded'];
 if (!scenario || !scenarios.includes(scenario)) {
   console.error(`usage: npm run record-history -- <${scenarios.join('|')}> [--force]`);
   process.exit(2);
@@ -57,13 +58,21 @@ async function record() {
     await handle.result();
     return handle.fetchHistory();
   }
-  const input = contractInput({ contractId: ids(1), userId: ids(2) });
+  const input = contractInput({ contractId: ids(1), userId: ids(2), ...(scenario === 'contract-reawarded' && { maxReawards: 1 }) });
   const handle = await env.client.workflow.start(contractWorkflow, { taskQueue: 'record', workflowId: `contract-${input.contractId}`, args: [input] });
   const winner = bid({ agentId: ids(3), priceCents: 2_000 });
   await handle.executeUpdate(submitBid, { args: [winner] });
   await handle.executeUpdate(submitBid, { args: [bid({ agentId: ids(4), priceCents: 9_000 })] });
   await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
-  if (scenario !== 'contract-wasm-settled') {
+  if (scenario === 'contract-reawarded') {
+    await waitFor(handle, 'IN_PROGRESS');
+    await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: { summary: 'draft' } }] });
+    await waitFor(handle, 'DELIVERED');
+    await handle.executeUpdate(reject, { args: [{ userId: input.userId, reason: 'not it' }] });
+    while (((await handle.query('getState')) as { award: { agentId: string } }).award.agentId !== ids(4)) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(handle, 'IN_PROGRESS');
+    await handle.executeUpdate(deliver, { args: [{ agentId: ids(4), output: { summary: 'done' } }] });
+  } else if (scenario !== 'contract-wasm-settled') {
     await waitFor(handle, 'IN_PROGRESS');
     await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: { summary: 'done' } }] });
   }

@@ -52,6 +52,12 @@ export class ContractProcess {
   paymentQueue: Promise<void> = Promise.resolve();
   /** Settlement has begun: the early-capture timer stands down. */
   settling = false;
+  /** Whether this contract writes the ledger (decided once, at the first award). */
+  money = false;
+  /** Which award this is: 1, then 2… after re-awards; keys and delivery attempts follow it. */
+  round = 1;
+  reawards = 0;
+  readonly failedAgents: string[] = [];
   /** Update handlers still writing to Postgres; the main flow waits for them before moving on. */
   pendingWrites = 0;
 

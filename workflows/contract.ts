@@ -52,6 +52,7 @@ const PAYMENT: wf.ActivityOptions = {
 export const WASM_EXECUTION_PATCH = 'wasm-execution';
 export const MONEY_PATCH = 'money-ledger';
 export const TRUST_PATCH = 'trust-scores';
+export const REAWARD_PATCH = 'reaward';
 
 const db = wf.proxyActivities<Activities>(DB_WRITE);
 const payments = wf.proxyActivities<Activities>(PAYMENT);
@@ -79,16 +80,42 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
   await writesSettled(p);
   if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
 
-  const chosen = await chooseAward(p);
+  let chosen = await chooseAward(p);
   if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
   if (!chosen) return finish(p, 'EXPIRED', null, p.statusDetail);
+  for (;;) {
+    const served = await serve(p, chosen);
+    if ('status' in served) return served;
+    // The awarded agent failed: the next-ranked eligible bid may take over, a bounded number
+    // of times; contracts started before re-awards existed fail as they always did.
+    const next = nextInRanking(p);
+    if (next && p.reawards < (input.maxReawards ?? 0) && wf.patched(REAWARD_PATCH)) {
+      await releaseAward(p, served);
+      chosen = next;
+      continue;
+    }
+    return finish(p, 'FAILED', served.reason, served.detail, { actualSeconds: served.actualSeconds });
+  }
+}
+
+interface AgentFailure {
+  reason: 'delivery_missed' | 'execution_failed' | 'rejected';
+  detail: string | null;
+  actualSeconds?: number;
+}
+
+// One award served: escrow, work, review, settlement. Ends the contract (an outcome), or
+// reports the awarded agent's failure so the caller can re-award.
+async function serve(p: ContractProcess, chosen: Award): Promise<ContractOutcome | AgentFailure> {
+  const { input } = p;
   p.award = chosen;
   await setStatus(p, 'AWARDED');
   wf.upsertSearchAttributes([{ key: HermesAgentId, value: chosen.agentId }]);
   await db.recordAward(input.contractId, chosen);
   if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
   // Contracts started before the ledger existed replay without it.
-  const money = wf.patched(MONEY_PATCH);
+  if (p.round === 1) p.money = wf.patched(MONEY_PATCH);
+  const money = p.money;
 
   // Escrow: authorise the winning price now, capture at settlement.
   if (chosen.priceCents > 0) {
@@ -99,7 +126,7 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
         agentId: chosen.agentId,
         amountCents: chosen.priceCents,
         currency: input.currency,
-        idempotencyKey: stepKey('escrow-hold'),
+        idempotencyKey: stepKey('escrow-hold', p.round),
       });
     } catch (err) {
       const detail = err instanceof wf.ActivityFailure && err.cause instanceof Error ? err.cause.message : String(err);
@@ -125,9 +152,7 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
       const ran = await executeInSandbox(p, plan);
       if (ran === 'cancelled') return finish(p, 'CANCELLED', null, p.cancelReason);
       if (ran !== 'delivered') {
-        return finish(p, 'FAILED', 'execution_failed', ran.failure, {
-          actualSeconds: Math.round((Date.now() - startedAt) / 1000),
-        });
+        return { reason: 'execution_failed', detail: ran.failure, actualSeconds: Math.round((Date.now() - startedAt) / 1000) };
       }
     }
   }
@@ -135,7 +160,7 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
   await writesSettled(p);
   if (!p.delivery) {
     if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
-    return finish(p, 'FAILED', 'delivery_missed', 'the agent did not deliver before the deadline');
+    return { reason: 'delivery_missed', detail: 'the agent did not deliver before the deadline' };
   }
   const actualSeconds = Math.round((Date.parse(p.delivery.deliveredAt) - startedAt) / 1000);
   p.status = 'DELIVERED'; // persisted with the delivery row by recordDelivery
@@ -149,10 +174,7 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
   }
   await writesSettled(p);
   const review = p.review!;
-  if (review.decision === 'rejected') {
-    return finish(p, 'FAILED', 'rejected', review.reason, { actualSeconds });
-  }
-
+  if (review.decision === 'rejected') return { reason: 'rejected', detail: review.reason, actualSeconds };
   // Settle: capture the escrow (unless already held on the platform), record the agent's
   // metric, then pay the owner's wallet less the fee atomically with SETTLED.
   if (money) {
@@ -165,7 +187,7 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
     p.payment = await payments.captureEscrow({
       paymentIntentId: p.payment.paymentIntentId,
       amountCents: chosen.priceCents,
-      idempotencyKey: stepKey('escrow-capture'),
+      idempotencyKey: stepKey('escrow-capture', p.round),
     });
   }
   await db.recordAgentMetric({
@@ -186,11 +208,44 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
       agentId: chosen.agentId,
       priceCents: p.payment ? chosen.priceCents : 0,
       currency: input.currency,
-      idempotencyKey: stepKey('settlement'),
+      idempotencyKey: stepKey('settlement', p.round),
       closedAt: nowIso(),
     });
   }
   return finish(p, 'SETTLED', null, null);
+}
+
+/** The best-ranked eligible bid whose agent has not failed this contract yet. */
+function nextInRanking(p: ContractProcess): Award | null {
+  const failed = new Set(p.failedAgents);
+  const ranking = p.award?.ranking ?? [];
+  const next = ranking.find((r) => r.eligible && !failed.has(r.agentId) && r.agentId !== p.award?.agentId);
+  const bid = next && p.bids.get(next.agentId);
+  return bid ? awardOf(bid, p.award!.mode, next.score, ranking) : null;
+}
+
+// Before a re-award: the failure counts against the agent that failed, its escrow is released
+// (voided, or refunded if already captured), and the work state starts afresh.
+async function releaseAward(p: ContractProcess, failure: AgentFailure): Promise<void> {
+  const award = p.award!;
+  await serialPayments(p, () => releasePayment(p, failure.reason));
+  await db.recordAgentMetric({
+    agentId: award.agentId,
+    contractId: p.input.contractId,
+    outcome: 'failure',
+    failureReason: failure.reason,
+    promisedEtaSeconds: award.etaSeconds,
+    actualSeconds: failure.actualSeconds ?? null,
+    rating: p.review?.rating ?? null,
+    priceCents: award.priceCents,
+    ...executionFigures(p),
+  });
+  await db.recomputeAgentTrust(award.agentId);
+  p.failedAgents.push(award.agentId);
+  p.reawards++;
+  p.round++;
+  p.statusDetail = `re-awarded after ${award.agentId} failed: ${failure.detail ?? failure.reason}`;
+  Object.assign(p, { payment: null, delivery: null, review: null, execution: null, deliveryDeadline: null, reviewDeadline: null, settling: false });
 }
 
 async function executeInSandbox(
@@ -216,7 +271,7 @@ async function executeInSandbox(
       deliveryId: wf.uuid4(),
       agentId: award.agentId,
       bidId: award.bidId,
-      attempt: 1,
+      attempt: p.round,
       output: deliveryFromStdout(report.stdout),
       deliveredAt: nowIso(),
       source: 'sandbox',
@@ -235,6 +290,17 @@ async function executeInSandbox(
   }
 }
 
+// Gives back an escrow that will not be settled: void a hold, refund a capture.
+async function releasePayment(p: ContractProcess, reason: string, status: ContractStatus = 'FAILED'): Promise<void> {
+  if (!p.payment) return;
+  if (p.payment.status === 'authorized' || p.payment.status === 'requires_action') {
+    p.payment = await payments.voidEscrow({ paymentIntentId: p.payment.paymentIntentId, idempotencyKey: stepKey('escrow-void', p.round), reason });
+  } else if (p.payment.status === 'captured' && status !== 'SETTLED') {
+    // Captured early (the hold would have lapsed): the money goes back to the user.
+    p.payment = await payments.refundEscrow({ paymentIntentId: p.payment.paymentIntentId, idempotencyKey: stepKey('escrow-refund', p.round), reason });
+  }
+}
+
 // Payment operations run one at a time: the early capture may fire while the contract ends.
 function serialPayments(p: ContractProcess, op: () => Promise<void>): Promise<void> {
   const next = p.paymentQueue.then(op);
@@ -247,7 +313,7 @@ async function captureIfHeld(p: ContractProcess): Promise<void> {
   p.payment = await payments.captureEscrow({
     paymentIntentId: p.payment.paymentIntentId,
     amountCents: p.payment.amountCents,
-    idempotencyKey: stepKey('escrow-capture'),
+    idempotencyKey: stepKey('escrow-capture', p.round),
   });
 }
 
@@ -324,16 +390,7 @@ async function finish(
   detail: string | null,
   extra: { actualSeconds?: number } = {},
 ): Promise<ContractOutcome> {
-  await serialPayments(p, async () => {
-    const reason = failureReason ?? status.toLowerCase();
-    if (!p.payment) return;
-    if (p.payment.status === 'authorized' || p.payment.status === 'requires_action') {
-      p.payment = await payments.voidEscrow({ paymentIntentId: p.payment.paymentIntentId, idempotencyKey: stepKey('escrow-void'), reason });
-    } else if (p.payment.status === 'captured' && status !== 'SETTLED') {
-      // Captured early (the hold would have lapsed): the money goes back to the user.
-      p.payment = await payments.refundEscrow({ paymentIntentId: p.payment.paymentIntentId, idempotencyKey: stepKey('escrow-refund'), reason });
-    }
-  });
+  await serialPayments(p, () => releasePayment(p, failureReason ?? status.toLowerCase(), status));
   // Failures that are the agent's doing count against it.
   if (p.award && (failureReason === 'delivery_missed' || failureReason === 'rejected' || failureReason === 'execution_failed')) {
     await db.recordAgentMetric({
@@ -376,8 +433,9 @@ function writesSettled(p: ContractProcess): Promise<void> {
 }
 
 // Idempotency keys for external calls: stable across activity retries and worker restarts.
-function stepKey(step: string): string {
-  return `${wf.workflowInfo().workflowId}/${step}`;
+// A re-awarded contract's later rounds get their own keys: a new hold is a new payment.
+function stepKey(step: string, round = 1): string {
+  return `${wf.workflowInfo().workflowId}/${step}${round > 1 ? `-r${round}` : ''}`;
 }
 
 async function tracked<T>(p: ContractProcess, write: () => Promise<T>): Promise<T> {
@@ -433,7 +491,7 @@ function registerHandlers(p: ContractProcess): void {
         deliveryId: wf.uuid4(),
         agentId: req.agentId,
         bidId: a.bidId,
-        attempt: 1,
+        attempt: p.round,
         output: req.output,
         deliveredAt: nowIso(),
       };

@@ -32,6 +32,7 @@ export const createContract = z.strictObject({
   delivery_window_seconds: z.number().int().min(1).max(90 * DAY).default(DAY),
   review_window_seconds: z.number().int().min(1).max(30 * DAY).optional(),
   award_window_seconds: z.number().int().min(1).max(30 * DAY).optional(),
+  max_reawards: z.number().int().min(0).max(10).optional(),
 });
 
 export const listContracts = z.strictObject({

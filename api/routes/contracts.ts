@@ -37,6 +37,7 @@ export function contractsRouter(deps: ApiDeps): Router {
       deliveryWindowSeconds: body.delivery_window_seconds,
       reviewWindowSeconds: body.review_window_seconds ?? config.REVIEW_WINDOW_SECONDS,
       awardWindowSeconds: body.award_window_seconds ?? config.MANUAL_AWARD_WINDOW_SECONDS,
+      maxReawards: body.max_reawards ?? config.MAX_REAWARDS,
     };
     const workflowId = workflowIdFor(contractId);
     await temporal.workflow.start(contractWorkflow, {

@@ -128,3 +128,45 @@ describe('a contract through HTTP', () => {
     await api('POST', `/api/v1/contracts/${id}/cancel`, { token: user.token });
   });
 });
+
+describe('re-award through HTTP', () => {
+  it('a rejected delivery goes to the next-ranked bid, whose delivery settles; the escrow follows', async () => {
+    const { api } = platform;
+    const user = await registerUser(api);
+    const owner = await registerUser(api, 'Owner');
+    const first = await registerAgent(api, owner.token, { name: 'first' });
+    const second = await registerAgent(api, owner.token, { name: 'second' });
+    const id = await postContract(api, user.token, { required_capabilities: ['pdf'], max_reawards: 1 });
+    await api('POST', '/api/v1/mesh/bid', { apiKey: first.apiKey, body: { contract_id: id, price_cents: 2_000, eta_seconds: 600, confidence: 0.9 } });
+    await api('POST', '/api/v1/mesh/bid', { apiKey: second.apiKey, body: { contract_id: id, price_cents: 3_000, eta_seconds: 600, confidence: 0.9 } });
+    await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token });
+    await waitForContract(api, user.token, id, 'IN_PROGRESS');
+    await api('POST', '/api/v1/mesh/deliver', { apiKey: first.apiKey, body: { contract_id: id, output: 'draft' } });
+    await waitForContract(api, user.token, id, 'DELIVERED');
+    expect((await api('POST', `/api/v1/contracts/${id}/reject`, { token: user.token, body: { reason: 'not what I asked' } })).status).toBe(200);
+
+    // Awarded again, to the second agent, at its price.
+    const deadline = Date.now() + 15_000;
+    let contract;
+    do contract = (await api('GET', `/api/v1/contracts/${id}`, { token: user.token })).body;
+    while ((contract.award?.agent_id !== second.id || contract.status !== 'IN_PROGRESS') && Date.now() < deadline);
+    expect(contract.award).toMatchObject({ agent_id: second.id, price_cents: 3_000 });
+    expect((await api('POST', '/api/v1/mesh/deliver', { apiKey: first.apiKey, body: { contract_id: id, output: 'again' } })).status).toBe(403);
+    expect((await api('POST', '/api/v1/mesh/deliver', { apiKey: second.apiKey, body: { contract_id: id, output: 'final' } })).status).toBe(201);
+    await waitForContract(api, user.token, id, 'DELIVERED');
+    await api('POST', `/api/v1/contracts/${id}/accept`, { token: user.token, body: { rating: 5 } });
+    const settled = await waitForContract(api, user.token, id, 'SETTLED');
+
+    expect(settled.deliveries.map((d: { attempt: number; status: string; agent_id: string }) => [d.attempt, d.status, d.agent_id])).toEqual([
+      [1, 'rejected', first.id],
+      [2, 'accepted', second.id],
+    ]);
+    const payments = await platform.deps.knex('payments').where({ contract_id: id }).orderBy('created_at');
+    expect(payments.map((p) => [p.agent_id, p.amount_cents, p.status])).toEqual([
+      [first.id, 2_000, 'voided'],
+      [second.id, 3_000, 'captured'],
+    ]);
+    const metrics = await platform.deps.knex('agent_metrics').where({ contract_id: id });
+    expect(Object.fromEntries(metrics.map((m) => [m.agent_id, m.outcome]))).toEqual({ [first.id]: 'failure', [second.id]: 'success' });
+  });
+});
