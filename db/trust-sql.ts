@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { MIN_CONTRACTS_FOR_SUCCESS_BADGES, NEUTRAL_FACTOR, TRUST_WEIGHTS, UPTIME_WINDOW_DAYS } from '../domain/trust';
+import { MIN_CONTRACTS_FOR_SUCCESS_BADGES, NEUTRAL_FACTOR, TRUST_WEIGHTS, UPTIME_WINDOW_DAYS, type MetricRow } from '../domain/trust';
 
 // domain/trust.ts as one set-based statement: every factor, the score, grade and badges for
 // all agents (or the given ones) from agent_metrics in a single INSERT … SELECT … ON CONFLICT,
@@ -10,9 +10,13 @@ const W = TRUST_WEIGHTS;
 const SQL = `
 WITH clock AS (SELECT coalesce(:now::timestamptz, now()) AS now),
 a AS (
-  SELECT id AS agent_id, created_at, last_seen_at FROM agents
+  SELECT id AS agent_id, created_at, last_seen_at,
+    CASE WHEN last_seen_at > (SELECT now FROM clock) - interval '${UPTIME_WINDOW_DAYS} days' AND last_seen_at <= (SELECT now FROM clock)
+         THEN floor(extract(epoch FROM last_seen_at) / 86400) END AS seen_day
+  FROM agents
   WHERE deleted_at IS NULL AND (:all OR id = ANY(:ids::uuid[]))
 ), m AS (
+  -- One pass over each agent's metric rows for every aggregate, uptime days included.
   SELECT agent_id,
     count(*) AS total,
     count(*) FILTER (WHERE outcome = 'success') AS successes,
@@ -23,19 +27,15 @@ a AS (
     count(coalesce(execution_ms / 1000.0, actual_seconds)) FILTER (WHERE outcome = 'success') AS timed,
     avg(coalesce(execution_ms / 1000.0, actual_seconds)) FILTER (WHERE outcome = 'success') AS dur_mean,
     stddev_pop(coalesce(execution_ms / 1000.0, actual_seconds)) FILTER (WHERE outcome = 'success') AS dur_sd,
-    coalesce(sum(price_cents) FILTER (WHERE outcome = 'success'), 0) AS earnings
-  FROM agent_metrics
-  WHERE agent_id IN (SELECT agent_id FROM a)
+    coalesce(sum(price_cents) FILTER (WHERE outcome = 'success'), 0) AS earnings,
+    count(DISTINCT floor(extract(epoch FROM recorded_at) / 86400)) FILTER (WHERE in_window) AS metric_days,
+    coalesce(bool_or(floor(extract(epoch FROM recorded_at) / 86400) = seen_day) FILTER (WHERE in_window), false) AS seen_on_metric_day
+  FROM (
+    SELECT am.*, a.seen_day,
+      am.recorded_at > (SELECT now FROM clock) - interval '${UPTIME_WINDOW_DAYS} days' AND am.recorded_at <= (SELECT now FROM clock) AS in_window
+    FROM agent_metrics am JOIN a USING (agent_id)
+  ) rows
   GROUP BY agent_id
-), days AS (
-  SELECT agent_id, count(DISTINCT day) AS active FROM (
-    SELECT agent_id, floor(extract(epoch FROM recorded_at) / 86400) AS day FROM agent_metrics
-    WHERE agent_id IN (SELECT agent_id FROM a)
-      AND recorded_at > (SELECT now FROM clock) - interval '${UPTIME_WINDOW_DAYS} days' AND recorded_at <= (SELECT now FROM clock)
-    UNION ALL
-    SELECT agent_id, floor(extract(epoch FROM last_seen_at) / 86400) FROM a
-    WHERE last_seen_at > (SELECT now FROM clock) - interval '${UPTIME_WINDOW_DAYS} days' AND last_seen_at <= (SELECT now FROM clock)
-  ) d GROUP BY agent_id
 ), f AS (
   SELECT a.agent_id,
     coalesce(m.total, 0) AS total,
@@ -47,12 +47,12 @@ a AS (
     coalesce(m.latency, ${N}) AS latency_score,
     CASE WHEN m.mean_rating IS NULL THEN ${N} ELSE (m.mean_rating - 1) / 4 END AS rating_score,
     CASE WHEN coalesce(m.total, 0) = 0 AND a.last_seen_at IS NULL THEN ${N}
-         ELSE least(1, coalesce(days.active, 0)::numeric
+         ELSE least(1, (coalesce(m.metric_days, 0) + CASE WHEN a.seen_day IS NOT NULL AND NOT coalesce(m.seen_on_metric_day, false) THEN 1 ELSE 0 END)::numeric
               / least(${UPTIME_WINDOW_DAYS}, greatest(1, ceil(extract(epoch FROM ((SELECT now FROM clock) - a.created_at)) / 86400)))) END AS uptime_score,
     CASE WHEN coalesce(m.timed, 0) < 2 THEN ${N}
          WHEN m.dur_mean > 0 THEN 1 / (1 + m.dur_sd / m.dur_mean)
          ELSE 1 END AS consistency_score
-  FROM a LEFT JOIN m USING (agent_id) LEFT JOIN days USING (agent_id)
+  FROM a LEFT JOIN m USING (agent_id)
 ), s AS (
   SELECT f.*, round((${W.success} * success_rate + ${W.latency} * latency_score + ${W.rating} * rating_score
                     + ${W.uptime} * uptime_score + ${W.consistency} * consistency_score)::numeric, 4) AS trust
@@ -88,4 +88,17 @@ export async function recomputeTrustScores(knex: Knex, opts: { agentIds?: string
   // Without an explicit time, the database's own clock: metric rows carry its timestamps.
   const res = await knex.raw(SQL, { all: !opts.agentIds, ids: opts.agentIds ?? [], now: opts.now?.toISOString() ?? null });
   return res.rowCount ?? 0;
+}
+
+/** An agent_metrics row as domain/trust.ts takes it. */
+export function toMetricRow(m: Record<string, any>): MetricRow {
+  return {
+    outcome: m.outcome,
+    promisedEtaSeconds: m.promised_eta_seconds,
+    actualSeconds: m.actual_seconds,
+    rating: m.rating,
+    priceCents: Number(m.price_cents),
+    executionMs: m.execution_ms,
+    recordedAt: new Date(m.recorded_at),
+  };
 }

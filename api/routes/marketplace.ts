@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
+import { toMetricRow } from '../../db/trust-sql';
 import { computeTrust, type TrustReport } from '../../domain/trust';
 import type { ApiDeps } from '../deps';
 import { notFound } from '../errors';
@@ -48,15 +49,7 @@ async function reportOf(knex: Knex, agentId: string): Promise<TrustReport | null
   }
   const metrics = await knex('agent_metrics').where({ agent_id: agentId });
   return computeTrust({
-    metrics: metrics.map((m) => ({
-      outcome: m.outcome,
-      promisedEtaSeconds: m.promised_eta_seconds,
-      actualSeconds: m.actual_seconds,
-      rating: m.rating,
-      priceCents: Number(m.price_cents),
-      executionMs: m.execution_ms,
-      recordedAt: new Date(m.recorded_at),
-    })),
+    metrics: metrics.map(toMetricRow),
     createdAt: new Date(agent.created_at),
     lastSeenAt: agent.last_seen_at ? new Date(agent.last_seen_at) : null,
     now: new Date(),
