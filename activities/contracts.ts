@@ -1,10 +1,16 @@
 import type { Knex } from 'knex';
 import type { Award, BidView, ContractInput, DeliveryView, Review } from '../domain/contract-types';
 import type { ContractStatus, FailureReason } from '../domain/statuses';
+import { rooms, type EventPublisher } from '../lib/events';
 
 // Postgres writes for the contract workflow. Temporal may retry any of these, so each is
 // idempotent: inserts use natural keys, updates set absolute values.
-export function createContractActivities({ knex }: { knex: Knex }) {
+export function createContractActivities({ knex, events }: { knex: Knex; events: EventPublisher }) {
+  // Who hears about a contract: its owner's subscription room, and for agents their own room.
+  const contractRoom = rooms.contract;
+  const bidderRooms = async (contractId: string) =>
+    (await knex('bids').where({ contract_id: contractId }).pluck('agent_id')).map((id: string) => rooms.agent(id));
+
   return {
     async persistContract(input: ContractInput, biddingDeadline: string): Promise<void> {
       await knex('contracts')
@@ -27,6 +33,19 @@ export function createContractActivities({ knex }: { knex: Knex }) {
         })
         .onConflict('id')
         .ignore();
+      const audience = input.requiredCapabilities.length ? input.requiredCapabilities.map(rooms.capability) : [rooms.allAgents];
+      await events.publish({
+        type: 'contract:new',
+        rooms: [...audience, rooms.allAgents].filter((r, i, all) => all.indexOf(r) === i),
+        data: {
+          contract_id: input.contractId,
+          intent: input.intent,
+          required_capabilities: input.requiredCapabilities,
+          reward_cents: input.rewardCents,
+          currency: input.currency,
+          bidding_deadline: biddingDeadline,
+        },
+      });
     },
 
     async recordBid(contractId: string, bid: BidView): Promise<void> {
@@ -44,6 +63,11 @@ export function createContractActivities({ knex }: { knex: Knex }) {
         })
         .onConflict(['contract_id', 'agent_id'])
         .merge(['price_cents', 'eta_seconds', 'confidence', 'message', 'revision']);
+      await events.publish({
+        type: 'bid:new',
+        rooms: [contractRoom(contractId)],
+        data: { contract_id: contractId, bid_id: bid.bidId, agent_id: bid.agentId, price_cents: bid.priceCents, eta_seconds: bid.etaSeconds, confidence: bid.confidence, revision: bid.revision },
+      });
     },
 
     async recordAward(contractId: string, award: Award): Promise<void> {
@@ -62,6 +86,11 @@ export function createContractActivities({ knex }: { knex: Knex }) {
         for (const r of award.ranking) {
           await trx('bids').where({ id: r.bidId }).update({ score: JSON.stringify(r) });
         }
+      });
+      await events.publish({
+        type: 'contract:awarded',
+        rooms: [rooms.agent(award.agentId)],
+        data: { contract_id: contractId, bid_id: award.bidId, price_cents: award.priceCents, eta_seconds: award.etaSeconds },
       });
     },
 
@@ -84,6 +113,19 @@ export function createContractActivities({ knex }: { knex: Knex }) {
           ...(fields.deliveryDeadline !== undefined && { delivery_deadline: fields.deliveryDeadline }),
           ...(fields.closedAt !== undefined && { closed_at: fields.closedAt }),
         });
+      await events.publish({
+        type: 'contract:status',
+        rooms: [contractRoom(contractId)],
+        data: { contract_id: contractId, status, failure_reason: fields.failureReason ?? null, status_detail: fields.statusDetail ?? null },
+      });
+      // Agents that bid hear when the contract ends: cancelled, or closed any other way.
+      if (status === 'CANCELLED' || status === 'SETTLED' || status === 'FAILED' || status === 'EXPIRED') {
+        await events.publish({
+          type: status === 'CANCELLED' ? 'contract:cancelled' : 'contract:closed',
+          rooms: await bidderRooms(contractId),
+          data: { contract_id: contractId, status },
+        });
+      }
     },
 
     async recordDelivery(contractId: string, delivery: DeliveryView, reviewDeadline: string): Promise<void> {
@@ -104,6 +146,11 @@ export function createContractActivities({ knex }: { knex: Knex }) {
         await trx('contracts')
           .where({ id: contractId })
           .update({ status: 'DELIVERED', delivered_at: delivery.deliveredAt, review_deadline: reviewDeadline });
+      });
+      await events.publish({
+        type: 'delivery:new',
+        rooms: [contractRoom(contractId)],
+        data: { contract_id: contractId, delivery_id: delivery.deliveryId, agent_id: delivery.agentId, attempt: delivery.attempt, source: delivery.source ?? 'agent', output: delivery.output },
       });
     },
 

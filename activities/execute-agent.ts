@@ -6,6 +6,7 @@ import { executionFailureType, type ExecuteAgentRequest, type ExecutionReport } 
 import type { TaskOutcome } from '../domain/statuses';
 import { BinaryHashMismatch, sha256Hex, type BinaryStore } from '../lib/binary-store';
 import type { Config } from '../lib/config';
+import { rooms, type EventPublisher } from '../lib/events';
 import { SandboxError, type WasmSandbox } from '../sandbox';
 
 export interface SandboxActivityDeps {
@@ -13,6 +14,8 @@ export interface SandboxActivityDeps {
   sandbox: WasmSandbox;
   binaries: BinaryStore;
   config: Pick<Config, 'SANDBOX_CACHE_DIR' | 'SANDBOX_FUEL' | 'SANDBOX_MEMORY_BYTES' | 'SANDBOX_OUTPUT_BYTES'>;
+  /** execution:progress for the contract's owner; absent, runs are silent. */
+  events?: EventPublisher;
 }
 
 const HEARTBEAT_MS = 2_000;
@@ -23,7 +26,12 @@ const asText = (b: Buffer) => b.toString('utf8').replace(/\0/g, '\uFFFD');
 // Runs on the sandbox task queue (workers/sandbox.ts). Infrastructure faults (S3, Postgres)
 // throw ordinary errors and are retried; anything the guest did is deterministic and fails
 // non-retryably after its task_results row is written.
-export function createSandboxActivities({ knex, sandbox, binaries, config }: SandboxActivityDeps) {
+export function createSandboxActivities({ knex, sandbox, binaries, config, events }: SandboxActivityDeps) {
+  const progress = async (req: ExecuteAgentRequest, data: Record<string, unknown>) => {
+    if (events && req.contractId) {
+      await events.publish({ type: 'execution:progress', rooms: [rooms.contract(req.contractId)], data: { contract_id: req.contractId, agent_id: req.agentId, ...data } });
+    }
+  };
   const cachePath = (sha: string) => join(config.SANDBOX_CACHE_DIR, `${sha}.wasm`);
 
   // Local disk cache in front of S3; every byte is checked against the hash before use.
@@ -95,6 +103,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config }: San
             throw err;
           }
         }
+        await progress(req, { phase: 'running', attempt });
         let result;
         try {
           result = await sandbox.run({
@@ -122,6 +131,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config }: San
           fuelConsumed: result.fuelConsumed,
           message: result.message,
         });
+        await progress(req, { phase: 'finished', attempt, outcome: result.outcome, duration_ms: report.durationMs, fuel: report.fuelConsumed });
         if (result.outcome === 'cancelled') throw new CancelledFailure('the sandbox run was cancelled');
         if (result.outcome !== 'ok') {
           const why = result.message ?? `exited with status ${result.exitCode}`;

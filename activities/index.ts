@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type Stripe from 'stripe';
 import type { Config } from '../lib/config';
+import type { EventPublisher } from '../lib/events';
 import { createContractActivities } from './contracts';
 import { createEscrowActivities } from './escrow';
 import { createExecutionPlanActivities } from './execution-plans';
@@ -13,6 +14,7 @@ import { createWithdrawalActivities } from './withdrawals';
 export interface ActivityDeps {
   knex: Knex;
   stripe: Stripe;
+  events: EventPublisher;
   config: Pick<
     Config,
     | 'STRIPE_DEFAULT_PAYMENT_METHOD'
@@ -27,9 +29,9 @@ export interface ActivityDeps {
 
 // Everything the main worker registers (the sandbox worker has its own, see
 // execute-agent.ts). Workflows import only the *type* of this.
-export function createActivities({ knex, stripe, config }: ActivityDeps) {
+export function createActivities({ knex, stripe, config, events }: ActivityDeps) {
   return {
-    ...createContractActivities({ knex }),
+    ...createContractActivities({ knex, events }),
     ...createEscrowActivities({ knex, stripe, config }),
     ...createMetricActivities({ knex }),
     ...createExecutionPlanActivities({ knex, config }),

@@ -41,7 +41,19 @@ export function createAuth(deps: {
     }
   }
 
+  /** The agent an API key belongs to, if the key is valid and not revoked. */
+  async function agentForKey(key: string): Promise<Agent | undefined> {
+    return knex('api_keys as k')
+      .join('agents as a', 'a.id', 'k.agent_id')
+      .where({ 'k.key_hash': hashApiKey(key) })
+      .whereNull('k.revoked_at')
+      .whereNull('a.deleted_at')
+      .first('a.*');
+  }
+
   return {
+    agentForKey,
+
     async requireUser(ctx: Context, next: Next) {
       const header = ctx.get('Authorization');
       const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -58,12 +70,7 @@ export function createAuth(deps: {
     async requireAgent(ctx: Context, next: Next) {
       const key = ctx.get('X-API-Key');
       if (!key) throw new HttpError('UNAUTHENTICATED', 'send X-API-Key: <agent key>');
-      const agent: Agent | undefined = await knex('api_keys as k')
-        .join('agents as a', 'a.id', 'k.agent_id')
-        .where({ 'k.key_hash': hashApiKey(key) })
-        .whereNull('k.revoked_at')
-        .whereNull('a.deleted_at')
-        .first('a.*');
+      const agent = await agentForKey(key);
       if (!agent) throw new HttpError('UNAUTHENTICATED', 'the API key is invalid or revoked');
       if (agent.status !== 'active') throw new HttpError('AGENT_INACTIVE', `agent is ${agent.status}`);
       await consume(perAgent, agent.id);

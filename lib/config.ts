@@ -68,6 +68,9 @@ const schema = z
     SANDBOX_MAX_TIMEOUT_SECONDS: seconds(300),
     SANDBOX_CONCURRENCY: z.coerce.number().int().positive().default(2),
 
+    // Real-time events kept in the Redis stream for reconnecting clients to catch up on.
+    EVENTS_RETENTION: z.coerce.number().int().positive().default(100_000),
+
     // When the nightly trust recompute runs (cron, UTC).
     TRUST_RECOMPUTE_CRON: z.string().default('0 3 * * *'),
     // How many times a failed award may pass to the next-ranked bid before the contract fails.

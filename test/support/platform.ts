@@ -5,7 +5,9 @@ import { inject } from 'vitest';
 import { createActivities } from '../../activities';
 import { createApp } from '../../api/app';
 import { createApiDeps } from '../../api/bootstrap';
+import { attachRealtime } from '../../api/realtime';
 import { loadConfig, type Config } from '../../lib/config';
+import { createEventPublisher } from '../../lib/events';
 import { createStripe } from '../../lib/stripe';
 import { WasmSandbox } from '../../sandbox';
 import { createSandboxActivities } from '../../activities/execute-agent';
@@ -30,11 +32,10 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
     ...overrides,
   });
   const deps = await createApiDeps(config);
-  const server: Server = createApp(deps).listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
+  const instance = await startApiInstance(deps);
   const worker = await createMainWorker({
     config,
-    activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config }),
+    activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config, events: createEventPublisher(deps.redis, config.EVENTS_RETENTION) }),
     workflowBundle: { codePath: inject('workflowBundlePath') },
   });
   const sandboxWorker = await createSandboxWorker({
@@ -46,25 +47,43 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
       sandbox: WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE }),
       binaries: deps.binaries,
       config,
+      events: createEventPublisher(deps.redis, config.EVENTS_RETENTION),
     }),
   });
   const running = Promise.all([worker.run(), sandboxWorker.run()]);
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const base = instance.base;
   return {
     config,
     deps,
     base,
+    instance,
     api: apiClient(base),
     async close() {
       worker.shutdown();
       sandboxWorker.shutdown();
       await running;
-      await new Promise((r) => server.close(r));
+      await instance.close();
       await deps.close();
     },
   };
 }
 export type Platform = Awaited<ReturnType<typeof startPlatform>>;
+
+/**
+ * One API process's worth: an HTTP server with Socket.IO attached. A second one on the same
+ * deps stands for a second API instance (its own Socket.IO server, adapter and relay consumer).
+ */
+export async function startApiInstance(deps: Awaited<ReturnType<typeof createApiDeps>>) {
+  const server: Server = createApp(deps).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const realtime = await attachRealtime(server, deps);
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    realtime,
+    // Closing Socket.IO closes the HTTP server too.
+    close: () => realtime.close(),
+  };
+}
 
 export interface ApiResponse<T = any> {
   status: number;

@@ -1,0 +1,165 @@
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { Redis } from 'ioredis';
+import type { Server as HttpServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { Server, type Socket } from 'socket.io';
+import { EVENTS_STREAM, parseEntry, rooms, type StoredEvent } from '../lib/events';
+import type { ApiDeps } from './deps';
+
+// Socket.IO on the API's HTTP server. Agents connect with their API key, users with their
+// JWT (handshake `auth: { apiKey }` or `auth: { token }`); anything else is refused.
+//
+// Relay: the activities append events to the hermes:events stream. The API instances read it
+// as one consumer group, so each event is taken by exactly one instance, which emits it to
+// its rooms through the Redis Streams adapter, reaching sockets on every instance.
+//
+// Resume: every event carries `event_id` (its stream id, increasing). A client that
+// reconnects with `auth.lastEventId` (and `auth.contracts` it had subscribed to) first gets,
+// in order, the retained events after that id that are addressed to it, then live ones. The
+// guarantee is at-least-once within the retention: dedupe on event_id. If the id has been
+// trimmed away, `events:gap` tells the client to reload state over HTTP.
+
+const GROUP = 'hermes-relay';
+const REPLAY_LIMIT = 1000;
+
+type Identity = { kind: 'agent'; agentId: string; capabilities: string[] } | { kind: 'user'; userId: string };
+
+export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
+  const { config, knex, tokens, auth, log } = deps;
+  const adapterRedis = new Redis(config.REDIS_URL);
+  const io = new Server(server, { adapter: createAdapter(adapterRedis), serveClient: false, cors: { origin: true } });
+
+  io.use(async (socket, next) => {
+    try {
+      const { apiKey, token } = socket.handshake.auth as { apiKey?: string; token?: string };
+      if (apiKey) {
+        const agent = await auth.agentForKey(apiKey);
+        if (agent && agent.status === 'active') {
+          socket.data.identity = { kind: 'agent', agentId: agent.id, capabilities: agent.capabilities } satisfies Identity;
+          return next();
+        }
+      } else if (token) {
+        const userId = await tokens.verify(token);
+        if (userId) {
+          socket.data.identity = { kind: 'user', userId } satisfies Identity;
+          return next();
+        }
+      }
+      next(Object.assign(new Error('UNAUTHENTICATED'), { data: { code: 'UNAUTHENTICATED', message: 'connect with auth.apiKey (agents) or auth.token (users)' } }));
+    } catch (err) {
+      next(err as Error);
+    }
+  });
+
+  async function ownsContract(userId: string, contractId: string): Promise<boolean> {
+    if (!/^[0-9a-f-]{36}$/i.test(contractId)) return false;
+    return Boolean(await knex('contracts').where({ id: contractId, user_id: userId }).whereNull('deleted_at').first('id'));
+  }
+
+  io.on('connection', async (socket: Socket) => {
+    const identity = socket.data.identity as Identity;
+    if (identity.kind === 'agent') {
+      socket.join([rooms.agent(identity.agentId), rooms.allAgents, ...identity.capabilities.map(rooms.capability)]);
+    } else {
+      socket.join(rooms.user(identity.userId));
+    }
+
+    // A user follows one of their own contracts; anyone else's is refused.
+    socket.on('subscribe', async (req: { contract_id?: string }, ack?: (r: unknown) => void) => {
+      const contractId = String(req?.contract_id ?? '');
+      if (identity.kind !== 'user' || !(await ownsContract(identity.userId, contractId))) {
+        ack?.({ error: { code: 'NOT_FOUND', message: 'contract not found' } });
+        return;
+      }
+      socket.join(rooms.contract(contractId));
+      ack?.({ ok: true, contract_id: contractId });
+    });
+    socket.on('unsubscribe', (req: { contract_id?: string }, ack?: (r: unknown) => void) => {
+      socket.leave(rooms.contract(String(req?.contract_id ?? '')));
+      ack?.({ ok: true });
+    });
+
+    const { lastEventId, contracts } = socket.handshake.auth as { lastEventId?: string; contracts?: string[] };
+    if (identity.kind === 'user' && Array.isArray(contracts)) {
+      for (const c of contracts.slice(0, 100)) if (await ownsContract(identity.userId, String(c))) socket.join(rooms.contract(String(c)));
+    }
+    if (lastEventId) await replay(socket, String(lastEventId));
+    socket.emit('ready', { rooms: [...socket.rooms].filter((r) => r !== socket.id) });
+  });
+
+  async function replay(socket: Socket, lastEventId: string) {
+    const redis = deps.redis;
+    let entries: [string, string[]][];
+    try {
+      entries = (await redis.xrange(EVENTS_STREAM, `(${lastEventId}`, '+', 'COUNT', REPLAY_LIMIT)) as [string, string[]][];
+    } catch {
+      socket.emit('events:gap', { last_event_id: lastEventId, reason: 'not an event id' });
+      return;
+    }
+    const [first] = (await redis.xrange(EVENTS_STREAM, '-', '+', 'COUNT', 1)) as [string, string[]][];
+    if (first && compareIds(first[0], lastEventId) > 0 && entries[0]?.[0] === first[0]) {
+      // Everything after lastEventId up to the oldest retained entry was trimmed.
+      socket.emit('events:gap', { last_event_id: lastEventId, oldest_retained: first[0] });
+    }
+    for (const entry of entries) {
+      const e = parseEntry(entry);
+      if (e.rooms.some((r) => socket.rooms.has(r))) socket.emit(e.type, payload(e));
+    }
+  }
+
+  const relay = startRelay();
+  function startRelay() {
+    const reader = new Redis(config.REDIS_URL);
+    const consumer = `api-${randomUUID()}`;
+    let running = true;
+    const loop = (async () => {
+      try {
+        await reader.xgroup('CREATE', EVENTS_STREAM, GROUP, '$', 'MKSTREAM');
+      } catch (err) {
+        if (!String(err).includes('BUSYGROUP')) throw err;
+      }
+      while (running) {
+        try {
+          const res = (await reader.xreadgroup('GROUP', GROUP, consumer, 'COUNT', 100, 'BLOCK', 1000, 'STREAMS', EVENTS_STREAM, '>')) as
+            | [string, [string, string[]][]][]
+            | null;
+          for (const [, entries] of res ?? []) {
+            for (const entry of entries) {
+              const e = parseEntry(entry);
+              if (e.rooms.length) io.to(e.rooms).emit(e.type, payload(e));
+              await reader.xack(EVENTS_STREAM, GROUP, e.id);
+            }
+          }
+        } catch (err) {
+          if (!running) break;
+          log.warn({ err }, 'event relay read failed; retrying');
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    })();
+    return {
+      async stop() {
+        running = false;
+        reader.disconnect();
+        await loop.catch(() => undefined);
+      },
+    };
+  }
+
+  return {
+    io,
+    async close() {
+      await relay.stop();
+      await new Promise<void>((r) => io.close(() => r()));
+      adapterRedis.disconnect();
+    },
+  };
+}
+
+const payload = (e: StoredEvent) => ({ ...e.data, event_id: e.id, type: e.type });
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number];
+  const [bm, bs] = b.split('-').map(Number) as [number, number];
+  return am - bm || as - bs;
+}

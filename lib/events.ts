@@ -1,0 +1,58 @@
+import type { Redis } from 'ioredis';
+
+// Lifecycle events: activities (in worker processes) append them to one Redis Stream; every
+// API instance relays them to Socket.IO rooms. The stream entry id is the event's sequence id,
+// so a client that reconnects with the last id it saw can be sent what it missed, from any
+// instance, for as long as the stream retains it (EVENTS_RETENTION entries, trimmed
+// approximately).
+
+export const EVENTS_STREAM = 'hermes:events';
+
+/** Socket.IO rooms events are addressed to. */
+export const rooms = {
+  user: (userId: string) => `user:${userId}`,
+  agent: (agentId: string) => `agent:${agentId}`,
+  capability: (capability: string) => `capability:${capability}`,
+  /** Agents with no capability filter hear every open contract. */
+  allAgents: 'agents',
+  contract: (contractId: string) => `contract:${contractId}`,
+};
+
+export type EventType =
+  | 'contract:new'
+  | 'contract:awarded'
+  | 'contract:cancelled'
+  | 'contract:closed'
+  | 'contract:status'
+  | 'bid:new'
+  | 'execution:progress'
+  | 'delivery:new';
+
+export interface HermesEvent {
+  type: EventType;
+  rooms: string[];
+  data: Record<string, unknown>;
+}
+
+export interface StoredEvent extends HermesEvent {
+  /** The stream id: monotonically increasing, the client's resume point. */
+  id: string;
+}
+
+export interface EventPublisher {
+  publish(event: HermesEvent): Promise<string>;
+}
+
+export function createEventPublisher(redis: Redis, retention: number): EventPublisher {
+  return {
+    async publish(e) {
+      const id = await redis.xadd(EVENTS_STREAM, 'MAXLEN', '~', String(retention), '*', 'event', JSON.stringify(e));
+      return id!;
+    },
+  };
+}
+
+export function parseEntry([id, fields]: [string, string[]]): StoredEvent {
+  const event = JSON.parse(fields[fields.indexOf('event') + 1]!) as HermesEvent;
+  return { id, ...event };
+}
