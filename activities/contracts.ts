@@ -87,11 +87,6 @@ export function createContractActivities({ knex, events }: { knex: Knex; events:
           await trx('bids').where({ id: r.bidId }).update({ score: JSON.stringify(r) });
         }
       });
-      await events.publish({
-        type: 'contract:awarded',
-        rooms: [rooms.agent(award.agentId)],
-        data: { contract_id: contractId, bid_id: award.bidId, price_cents: award.priceCents, eta_seconds: award.etaSeconds },
-      });
     },
 
     async setContractStatus(
@@ -118,6 +113,15 @@ export function createContractActivities({ knex, events }: { knex: Knex; events:
         rooms: [contractRoom(contractId)],
         data: { contract_id: contractId, status, failure_reason: fields.failureReason ?? null, status_detail: fields.statusDetail ?? null },
       });
+      if (status === 'IN_PROGRESS') {
+        // The award is told to the winner once its escrow is held and work can start.
+        const c = await knex('contracts').where({ id: contractId }).first('awarded_agent_id', 'awarded_bid_id', 'awarded_price_cents', 'delivery_deadline');
+        await events.publish({
+          type: 'contract:awarded',
+          rooms: [rooms.agent(c.awarded_agent_id)],
+          data: { contract_id: contractId, bid_id: c.awarded_bid_id, price_cents: Number(c.awarded_price_cents), delivery_deadline: c.delivery_deadline },
+        });
+      }
       // Agents that bid hear when the contract ends: cancelled, or closed any other way.
       if (status === 'CANCELLED' || status === 'SETTLED' || status === 'FAILED' || status === 'EXPIRED') {
         await events.publish({

@@ -4,6 +4,7 @@ import Koa from 'koa';
 import { randomUUID } from 'node:crypto';
 import type { ApiDeps } from './deps';
 import { errorMiddleware } from './errors';
+import { a2aRouter } from './routes/a2a';
 import { agentsRouter } from './routes/agents';
 import { authRouter } from './routes/auth';
 import { contractsRouter } from './routes/contracts';
@@ -34,7 +35,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.config.API_BODY_LIMIT, encoding: 'utf-8' }));
 
   const api = new Router({ prefix: '/api/v1' });
-  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, webhooksRouter]) {
+  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, a2aRouter, webhooksRouter]) {
     const r = router(deps);
     api.use(r.routes(), r.allowedMethods());
   }

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import type { Server as HttpServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Server, type Socket } from 'socket.io';
-import { EVENTS_STREAM, parseEntry, rooms, type StoredEvent } from '../lib/events';
+import { compareEventIds, EVENTS_STREAM, parseEntry, presenceKey, rooms, type StoredEvent } from '../lib/events';
 import type { ApiDeps } from './deps';
 
 // Socket.IO on the API's HTTP server. Agents connect with their API key, users with their
@@ -51,6 +51,12 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
     }
   });
 
+  // Online = the presence key lives (renewed by heartbeats); last_seen_at is persisted too.
+  async function heartbeat(agentId: string) {
+    await deps.redis.set(presenceKey(agentId), new Date().toISOString(), 'EX', config.PRESENCE_TTL_SECONDS);
+    await knex('agents').where({ id: agentId }).update({ last_seen_at: knex.fn.now() });
+  }
+
   async function ownsContract(userId: string, contractId: string): Promise<boolean> {
     if (!/^[0-9a-f-]{36}$/i.test(contractId)) return false;
     return Boolean(await knex('contracts').where({ id: contractId, user_id: userId }).whereNull('deleted_at').first('id'));
@@ -60,6 +66,16 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
     const identity = socket.data.identity as Identity;
     if (identity.kind === 'agent') {
       socket.join([rooms.agent(identity.agentId), rooms.allAgents, ...identity.capabilities.map(rooms.capability)]);
+      await heartbeat(identity.agentId);
+      socket.on('presence:heartbeat', async (_: unknown, ack?: (r: unknown) => void) => {
+        await heartbeat(identity.agentId);
+        ack?.({ ok: true, ttl_seconds: config.PRESENCE_TTL_SECONDS });
+      });
+      socket.on('disconnect', async () => {
+        // Offline at once when its last connection (on any instance) goes.
+        const left = await io.in(rooms.agent(identity.agentId)).fetchSockets().catch(() => [1]);
+        if (left.length === 0) await deps.redis.del(presenceKey(identity.agentId)).catch(() => undefined);
+      });
     } else {
       socket.join(rooms.user(identity.userId));
     }
@@ -97,7 +113,7 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
       return;
     }
     const [first] = (await redis.xrange(EVENTS_STREAM, '-', '+', 'COUNT', 1)) as [string, string[]][];
-    if (first && compareIds(first[0], lastEventId) > 0 && entries[0]?.[0] === first[0]) {
+    if (first && compareEventIds(first[0], lastEventId) > 0 && entries[0]?.[0] === first[0]) {
       // Everything after lastEventId up to the oldest retained entry was trimmed.
       socket.emit('events:gap', { last_event_id: lastEventId, oldest_retained: first[0] });
     }
@@ -156,10 +172,5 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
   };
 }
 
-const payload = (e: StoredEvent) => ({ ...e.data, event_id: e.id, type: e.type });
-
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number) as [number, number];
-  const [bm, bs] = b.split('-').map(Number) as [number, number];
-  return am - bm || as - bs;
-}
+// The event's name travels as `event` so it never clobbers a field of the data (e.g. a message's type).
+const payload = (e: StoredEvent) => ({ ...e.data, event: e.type, event_id: e.id });

@@ -4,7 +4,7 @@ import type { BidView } from '../domain/contract-types';
 // Database rows → API JSON (snake_case). Secrets and internals never leave here.
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 
-export function agentJson(a: Agent) {
+export function agentJson(a: Agent, online = false) {
   return {
     id: a.id,
     owner_id: a.owner_id,
@@ -17,6 +17,7 @@ export function agentJson(a: Agent) {
     tasks_completed: a.tasks_completed,
     rating: a.rating,
     binary: a.binary_hash ? { sha256: a.binary_hash, size_bytes: a.binary_size, url: a.binary_url } : null,
+    online,
     last_seen_at: iso(a.last_seen_at),
     created_at: iso(a.created_at),
     updated_at: iso(a.updated_at),

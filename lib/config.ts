@@ -70,6 +70,8 @@ const schema = z
 
     // Real-time events kept in the Redis stream for reconnecting clients to catch up on.
     EVENTS_RETENTION: z.coerce.number().int().positive().default(100_000),
+    // Agents heartbeat about every 30 s; missing them for this long makes an agent offline.
+    PRESENCE_TTL_SECONDS: z.coerce.number().int().positive().default(90),
 
     // When the nightly trust recompute runs (cron, UTC).
     TRUST_RECOMPUTE_CRON: z.string().default('0 3 * * *'),

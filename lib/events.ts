@@ -26,7 +26,9 @@ export type EventType =
   | 'contract:status'
   | 'bid:new'
   | 'execution:progress'
-  | 'delivery:new';
+  | 'delivery:new'
+  | 'a2a:message'
+  | 'a2a:closed';
 
 export interface HermesEvent {
   type: EventType;
@@ -55,4 +57,14 @@ export function createEventPublisher(redis: Redis, retention: number): EventPubl
 export function parseEntry([id, fields]: [string, string[]]): StoredEvent {
   const event = JSON.parse(fields[fields.indexOf('event') + 1]!) as HermesEvent;
   return { id, ...event };
+}
+
+// Presence: an agent is online while its key lives; each heartbeat renews it.
+export const presenceKey = (agentId: string) => `hermes:presence:${agentId}`;
+
+/** Orders stream ids ("<ms>-<seq>"): the resume point is the largest one handled. */
+export function compareEventIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number];
+  const [bm, bs] = b.split('-').map(Number) as [number, number];
+  return am - bm || as - bs;
 }

@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AGENT_STATUSES } from '../../domain/statuses';
+import { presenceKey } from '../../lib/events';
 import { SandboxError } from '../../sandbox';
 import { currentUserId } from '../auth';
 import { generateApiKey } from '../credentials';
@@ -94,7 +95,14 @@ async function ownedAgent(knex: Knex, agentId: string, userId: string) {
   if (!agent) throw notFound('agent');
 }
 
-export function agentsRouter({ models, knex, auth, config, sandbox, binaries }: ApiDeps): Router {
+export function agentsRouter({ models, knex, auth, config, sandbox, binaries, redis }: ApiDeps): Router {
+  // Which of these agents are online now (their presence key, renewed by heartbeats, lives).
+  async function online(ids: string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const alive = await redis.mget(ids.map(presenceKey));
+    return new Set(ids.filter((_, i) => alive[i] !== null));
+  }
+
   const r = new Router({ prefix: '/agents' });
   const upload = multer({
     storage: multer.memoryStorage(),
@@ -194,7 +202,8 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries }: 
       query = query.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [at, id]);
     }
     const { page, next_cursor } = pageOf(await query, q.limit);
-    ctx.body = { data: page.map(agentJson), next_cursor };
+    const live = await online(page.map((a) => a.id));
+    ctx.body = { data: page.map((a) => agentJson(a, live.has(a.id))), next_cursor };
   });
 
   // Ranked full-text search over name (weight A), capabilities (B) and description (C).
@@ -210,14 +219,16 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries }: 
       .offset(q.offset);
     ctx.body = {
       query: q.q,
-      data: rows.map((a) => ({ ...agentJson(a), rank: Number((a as unknown as { rank: number }).rank) })),
+      data: await online(rows.map((a) => a.id)).then((live) =>
+        rows.map((a) => ({ ...agentJson(a, live.has(a.id)), rank: Number((a as unknown as { rank: number }).rank) })),
+      ),
     };
   });
 
   r.get('/:id', auth.limitPublicReads, async (ctx) => {
     const agent = await models.Agent.query().findById(parse(uuid, ctx.params.id)).whereNull('deleted_at');
     if (!agent) throw notFound('agent');
-    ctx.body = agentJson(agent);
+    ctx.body = agentJson(agent, (await online([agent.id])).has(agent.id));
   });
 
   // Every binary the agent has shipped, newest first; each stays fetchable at its url.

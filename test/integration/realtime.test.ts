@@ -1,5 +1,6 @@
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HermesAgent } from '../../sdk/agent';
 import { postContract, registerAgent, registerUser, startApiInstance, startPlatform, waitForContract, type Platform } from '../support/platform';
 
 // Socket.IO against two API instances sharing Redis and Postgres, with a real worker emitting
@@ -8,7 +9,8 @@ let platform: Platform;
 let second: Awaited<ReturnType<typeof startApiInstance>>;
 const sockets: Socket[] = [];
 beforeAll(async () => {
-  platform = await startPlatform();
+  // Presence expires after 2 s without a heartbeat here, so the offline test is quick.
+  platform = await startPlatform({ PRESENCE_TTL_SECONDS: 2 });
   second = await startApiInstance(platform.deps);
 });
 afterAll(async () => {
@@ -44,7 +46,7 @@ function recorder(socket: Socket, types: string[]) {
         if (hit) return hit;
         await new Promise((r) => setTimeout(r, 25));
       }
-      throw new Error(`no matching event; saw ${JSON.stringify(seen.map((e) => [e.type, e.status ?? '']))}`);
+      throw new Error(`no matching event; saw ${JSON.stringify(seen.map((e) => [e.event, e.status ?? '']))}`);
     },
   };
 }
@@ -74,7 +76,7 @@ describe('events across two API instances', () => {
     const agentEvents = recorder(agentSocket, ['contract:new', 'contract:awarded', 'contract:closed']);
 
     const id = await postContract(api, user.token, { required_capabilities: [capability] });
-    expect(await agentEvents.waitFor((e) => e.type === 'contract:new' && e.contract_id === id)).toMatchObject({ required_capabilities: [capability], event_id: expect.stringMatching(/^\d+-\d+$/) });
+    expect(await agentEvents.waitFor((e) => e.event === 'contract:new' && e.contract_id === id)).toMatchObject({ required_capabilities: [capability], event_id: expect.stringMatching(/^\d+-\d+$/) });
 
     await waitForContract(api, user.token, id, 'BIDDING');
     const userSocket = await ready(open(second.base, { token: user.token }));
@@ -82,19 +84,19 @@ describe('events across two API instances', () => {
     expect(await subscribe(userSocket, id)).toEqual({ ok: true, contract_id: id });
 
     await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: { contract_id: id, price_cents: 1_000, eta_seconds: 60, confidence: 0.9 } });
-    expect(await userEvents.waitFor((e) => e.type === 'bid:new')).toMatchObject({ contract_id: id, agent_id: agent.id, price_cents: 1_000 });
+    expect(await userEvents.waitFor((e) => e.event === 'bid:new')).toMatchObject({ contract_id: id, agent_id: agent.id, price_cents: 1_000 });
     await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token });
-    await userEvents.waitFor((e) => e.type === 'contract:status' && e.status === 'IN_PROGRESS');
-    expect(await agentEvents.waitFor((e) => e.type === 'contract:awarded')).toMatchObject({ contract_id: id, price_cents: 1_000 });
+    await userEvents.waitFor((e) => e.event === 'contract:status' && e.status === 'IN_PROGRESS');
+    expect(await agentEvents.waitFor((e) => e.event === 'contract:awarded')).toMatchObject({ contract_id: id, price_cents: 1_000 });
 
     await api('POST', '/api/v1/mesh/deliver', { apiKey: agent.apiKey, body: { contract_id: id, output: { ok: true } } });
-    expect(await userEvents.waitFor((e) => e.type === 'delivery:new')).toMatchObject({ contract_id: id, output: { ok: true } });
+    expect(await userEvents.waitFor((e) => e.event === 'delivery:new')).toMatchObject({ contract_id: id, output: { ok: true } });
     await api('POST', `/api/v1/contracts/${id}/accept`, { token: user.token, body: { rating: 5 } });
-    await userEvents.waitFor((e) => e.type === 'contract:status' && e.status === 'SETTLED');
-    expect(await agentEvents.waitFor((e) => e.type === 'contract:closed')).toMatchObject({ contract_id: id, status: 'SETTLED' });
+    await userEvents.waitFor((e) => e.event === 'contract:status' && e.status === 'SETTLED');
+    expect(await agentEvents.waitFor((e) => e.event === 'contract:closed')).toMatchObject({ contract_id: id, status: 'SETTLED' });
 
     // Exactly once each, though two instances relay: the consumer group hands each event to one.
-    const bids = userEvents.seen.filter((e) => e.type === 'bid:new');
+    const bids = userEvents.seen.filter((e) => e.event === 'bid:new');
     expect(bids).toHaveLength(1);
   });
 
@@ -138,13 +140,149 @@ describe('resuming after a disconnect', () => {
     const again = open(second.base, { token: user.token, lastEventId: last.event_id, contracts: [id] });
     const after = recorder(again, ['bid:new', 'contract:status']);
     await ready(again);
-    await after.waitFor((e) => e.type === 'contract:status' && e.status === 'IN_PROGRESS');
+    await after.waitFor((e) => e.event === 'contract:status' && e.status === 'IN_PROGRESS');
     const missed = after.seen.filter((e) => e.contract_id === id);
-    expect(missed[0]).toMatchObject({ type: 'bid:new', agent_id: b.id });
-    expect(missed.map((e) => e.status ?? e.type)).toEqual(['bid:new', 'AWARDED', 'IN_PROGRESS']);
+    expect(missed[0]).toMatchObject({ event: 'bid:new', agent_id: b.id });
+    expect(missed.map((e) => e.status ?? e.event)).toEqual(['bid:new', 'AWARDED', 'IN_PROGRESS']);
     // In order, and nothing from before the resume point.
     const ids = missed.map((e) => e.event_id);
     expect([...ids].sort()).toEqual(ids);
     expect(missed.some((e) => e.event_id === last.event_id)).toBe(false);
+  });
+});
+
+describe('presence', () => {
+  it('an agent is online while it heartbeats and offline after it stops', async () => {
+    const { api } = platform;
+    const owner = await registerUser(api);
+    const agent = await registerAgent(api, owner.token);
+    expect((await api('GET', `/api/v1/agents/${agent.id}`)).body).toMatchObject({ online: false, last_seen_at: null });
+    const sdk = new HermesAgent({ baseUrl: platform.base, apiKey: agent.apiKey, heartbeatMs: 500 });
+    await sdk.connect();
+    const online = (await api('GET', `/api/v1/agents/${agent.id}`)).body;
+    expect(online.online).toBe(true);
+    expect(Date.parse(online.last_seen_at)).toBeGreaterThan(Date.now() - 10_000);
+    await new Promise((r) => setTimeout(r, 2_500)); // heartbeats keep it alive past the TTL
+    expect((await api('GET', `/api/v1/agents/${agent.id}`)).body.online).toBe(true);
+
+    // Stop heartbeating but stay connected: offline once the TTL passes.
+    (sdk as unknown as { heartbeat: NodeJS.Timeout }).heartbeat && clearInterval((sdk as unknown as { heartbeat: NodeJS.Timeout }).heartbeat);
+    await new Promise((r) => setTimeout(r, 2_500));
+    const offline = (await api('GET', `/api/v1/agents/${agent.id}`)).body;
+    expect(offline.online).toBe(false);
+    expect(offline.last_seen_at).toBe(online.last_seen_at === null ? null : offline.last_seen_at);
+    expect((await api('GET', `/api/v1/agents?limit=100`)).body.data.find((a: { id: string }) => a.id === agent.id)).toMatchObject({ online: false });
+    sdk.close();
+  });
+});
+
+describe('the agent SDK', () => {
+  it('drives a whole contract over sockets: offer, bid with an answer, award, delivery', async () => {
+    const { api } = platform;
+    const user = await registerUser(api);
+    const owner = await registerUser(api, 'Owner');
+    const capability = `sdk-${Date.now()}`;
+    const cheap = await registerAgent(api, owner.token, { name: 'cheap', capabilities: [capability] });
+    const pricey = await registerAgent(api, owner.token, { name: 'pricey', capabilities: [capability] });
+    const answers: unknown[] = [];
+    const delivered: string[] = [];
+    const agents = [
+      { creds: cheap, price: 0.5 },
+      { creds: pricey, price: 0.9 },
+    ].map(({ creds, price }) => {
+      const sdk = new HermesAgent({ baseUrl: second.base, apiKey: creds.apiKey, heartbeatMs: 500 });
+      sdk.on('contract:new', async (c) => {
+        answers.push(await sdk.bid(c.contract_id, { priceCents: Math.round(c.reward_cents * price), etaSeconds: 60, confidence: 0.9 }));
+        // A second bid without `replace` is refused, with the reason.
+        answers.push(await sdk.bid(c.contract_id, { priceCents: 1, etaSeconds: 60, confidence: 0.9 }));
+      });
+      sdk.on('contract:awarded', async (a) => {
+        await sdk.deliver(a.contract_id, { by: creds.id, price: a.price_cents });
+        delivered.push(creds.id);
+      });
+      return sdk;
+    });
+    await Promise.all(agents.map((a) => a.connect()));
+
+    const id = await postContract(api, user.token, { required_capabilities: [capability], reward_cents: 10_000, weights: { price: 10_000, performance: 0, speed: 0, reputation: 0 } });
+    const deadline = Date.now() + 15_000;
+    while (answers.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(answers.filter((a) => (a as { accepted: boolean }).accepted)).toHaveLength(2);
+    expect(answers.filter((a) => !(a as { accepted: boolean }).accepted)).toEqual([
+      { accepted: false, error: expect.objectContaining({ code: 'DUPLICATE_BID' }) },
+      { accepted: false, error: expect.objectContaining({ code: 'DUPLICATE_BID' }) },
+    ]);
+    await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token });
+    const contract = await waitForContract(api, user.token, id, 'DELIVERED');
+    while (delivered.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    expect(delivered).toEqual([cheap.id]);
+    expect(contract.deliveries[0].output).toEqual({ by: cheap.id, price: 5_000 });
+    for (const a of agents) a.close();
+  });
+
+  it('reconnects after a dropped connection and receives what it missed', async () => {
+    const { api } = platform;
+    const user = await registerUser(api);
+    const owner = await registerUser(api, 'Owner');
+    const capability = `resume-${Date.now()}`;
+    const agent = await registerAgent(api, owner.token, { capabilities: [capability] });
+    const offers: string[] = [];
+    const sdk = new HermesAgent({ baseUrl: platform.base, apiKey: agent.apiKey, reconnectDelayMs: 300 });
+    sdk.on('contract:new', (c) => void offers.push(c.contract_id));
+    await sdk.connect();
+    const first = await postContract(api, user.token, { required_capabilities: [capability] });
+    const waitFor = async (n: number) => {
+      const deadline = Date.now() + 15_000;
+      while (offers.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    };
+    await waitFor(1);
+    sdk.simulateDrop();
+    const missed = await postContract(api, user.token, { required_capabilities: [capability] });
+    await waitFor(2);
+    expect(offers).toEqual([first, missed]);
+    sdk.close();
+  });
+});
+
+describe('agent-to-agent conversations', () => {
+  it('two SDK agents talk live; only participants read; a closed conversation takes no more', async () => {
+    const { api } = platform;
+    const owner = await registerUser(api);
+    const a = await registerAgent(api, owner.token, { name: 'alice' });
+    const b = await registerAgent(api, owner.token, { name: 'bob' });
+    const c = await registerAgent(api, owner.token, { name: 'carol' });
+    const alice = new HermesAgent({ baseUrl: platform.base, apiKey: a.apiKey });
+    const bob = new HermesAgent({ baseUrl: second.base, apiKey: b.apiKey });
+    const heard: { by: string; body: unknown; type: string }[] = [];
+    alice.on('a2a:message', (m) => void heard.push({ by: 'alice', body: m.body, type: m.type }));
+    bob.on('a2a:message', async (m) => {
+      heard.push({ by: 'bob', body: m.body, type: m.type });
+      if (m.type === 'question') await bob.send(m.conversation_id, { answer: 42 }, 'answer');
+    });
+    let closedFor = '';
+    bob.on('a2a:closed', (e) => void (closedFor = e.conversation_id));
+    await Promise.all([alice.connect(), bob.connect()]);
+
+    const conversation = await alice.startConversation(b.id, { subject: 'split the work?' });
+    await alice.send(conversation.id, { q: 'the answer?' }, 'question');
+    const deadline = Date.now() + 10_000;
+    while (heard.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    expect(heard).toEqual([
+      { by: 'bob', body: { q: 'the answer?' }, type: 'question' },
+      { by: 'alice', body: { answer: 42 }, type: 'answer' },
+    ]);
+    expect((await bob.messages(conversation.id)).map((m) => m.type)).toEqual(['question', 'answer']);
+
+    const outsider = await api('GET', `/api/v1/a2a/conversations/${conversation.id}/messages`, { apiKey: c.apiKey });
+    expect(outsider.status).toBe(404);
+    expect((await api('POST', '/api/v1/a2a/conversations', { apiKey: a.apiKey, body: { agent_id: a.id } })).status).toBe(400);
+
+    await alice.closeConversation(conversation.id);
+    const late = await api('POST', `/api/v1/a2a/conversations/${conversation.id}/messages`, { apiKey: b.apiKey, body: { body: 'wait' } });
+    expect(late.status).toBe(409);
+    while (!closedFor && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    expect(closedFor).toBe(conversation.id);
+    alice.close();
+    bob.close();
   });
 });

@@ -1,0 +1,128 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import { MESSAGE_TYPES } from '../../domain/statuses';
+import { createEventPublisher, rooms } from '../../lib/events';
+import { currentAgent } from '../auth';
+import type { ApiDeps } from '../deps';
+import { HttpError, notFound } from '../errors';
+import { decodeCursor, pageOf } from '../pagination';
+import { parse, uuid } from '../validate';
+
+const startConversation = z.strictObject({
+  agent_id: uuid,
+  contract_id: uuid.optional(),
+  subject: z.string().trim().max(200).optional(),
+});
+const sendMessage = z.strictObject({
+  type: z.enum(MESSAGE_TYPES).default('text'),
+  body: z.unknown().refine((v) => v !== undefined && JSON.stringify(v).length <= 64 * 1024, 'required, at most 64 KiB of JSON'),
+});
+const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+const conversationJson = (c: Record<string, any>) => ({
+  id: c.id,
+  initiator_agent_id: c.initiator_agent_id,
+  responder_agent_id: c.responder_agent_id,
+  contract_id: c.contract_id,
+  subject: c.subject,
+  status: c.status,
+  created_at: iso(c.created_at),
+  closed_at: iso(c.closed_at),
+});
+const messageJson = (m: Record<string, any>) => ({
+  id: m.id,
+  conversation_id: m.conversation_id,
+  sender_agent_id: m.sender_agent_id,
+  type: m.type,
+  body: m.body,
+  created_at: iso(m.created_at),
+});
+
+// Agent-to-agent conversations: only the two participants read or write; a closed
+// conversation takes no new messages. Messages are delivered live to the other agent.
+export function a2aRouter({ knex, auth, redis, config }: ApiDeps): Router {
+  const r = new Router({ prefix: '/a2a/conversations' });
+  r.use(auth.requireAgent);
+  const events = createEventPublisher(redis, config.EVENTS_RETENTION);
+
+  async function participantOf(conversationId: string, agentId: string) {
+    const c = await knex('a2a_conversations')
+      .where({ id: conversationId })
+      .whereNull('deleted_at')
+      .andWhere((q) => q.where({ initiator_agent_id: agentId }).orWhere({ responder_agent_id: agentId }))
+      .first();
+    if (!c) throw notFound('conversation');
+    return c;
+  }
+  const otherOf = (c: Record<string, any>, agentId: string) => (c.initiator_agent_id === agentId ? c.responder_agent_id : c.initiator_agent_id);
+
+  r.post('/', async (ctx) => {
+    const me = currentAgent(ctx);
+    const body = parse(startConversation, ctx.request.body);
+    if (body.agent_id === me.id) throw new HttpError('VALIDATION_ERROR', 'agent_id: cannot converse with yourself', [{ field: 'agent_id' }]);
+    const other = await knex('agents').where({ id: body.agent_id }).whereNull('deleted_at').first('id');
+    if (!other) throw new HttpError('NOT_FOUND', 'agent not found', [{ field: 'agent_id' }]);
+    if (body.contract_id && !(await knex('contracts').where({ id: body.contract_id }).first('id'))) {
+      throw new HttpError('NOT_FOUND', 'contract not found', [{ field: 'contract_id' }]);
+    }
+    const [c] = await knex('a2a_conversations')
+      .insert({ initiator_agent_id: me.id, responder_agent_id: body.agent_id, contract_id: body.contract_id ?? null, subject: body.subject ?? null })
+      .returning('*');
+    ctx.status = 201;
+    ctx.body = conversationJson(c);
+  });
+
+  r.get('/', async (ctx) => {
+    const me = currentAgent(ctx);
+    const rows = await knex('a2a_conversations')
+      .whereNull('deleted_at')
+      .andWhere((q) => q.where({ initiator_agent_id: me.id }).orWhere({ responder_agent_id: me.id }))
+      .orderBy('updated_at', 'desc')
+      .limit(100);
+    ctx.body = { data: rows.map(conversationJson) };
+  });
+
+  r.post('/:id/messages', async (ctx) => {
+    const me = currentAgent(ctx);
+    const c = await participantOf(parse(uuid, ctx.params.id), me.id);
+    if (c.status === 'closed') throw new HttpError('INVALID_STATE', 'the conversation is closed');
+    const body = parse(sendMessage, ctx.request.body);
+    const [m] = await knex('a2a_messages')
+      .insert({ conversation_id: c.id, sender_agent_id: me.id, type: body.type, body: JSON.stringify(body.body) })
+      .returning('*');
+    await knex('a2a_conversations').where({ id: c.id }).update({ updated_at: knex.fn.now() });
+    await events.publish({ type: 'a2a:message', rooms: [rooms.agent(otherOf(c, me.id))], data: messageJson(m) });
+    ctx.status = 201;
+    ctx.body = messageJson(m);
+  });
+
+  // Oldest first, so a client pages forward through the exchange.
+  r.get('/:id/messages', async (ctx) => {
+    const me = currentAgent(ctx);
+    const c = await participantOf(parse(uuid, ctx.params.id), me.id);
+    const q = parse(pageQuery, ctx.query);
+    let query = knex('a2a_messages').where({ conversation_id: c.id }).orderBy([{ column: 'created_at' }, { column: 'id' }]).limit(q.limit + 1);
+    if (q.cursor) {
+      const [at, id] = decodeCursor(q.cursor);
+      query = query.whereRaw('(created_at, id) > (?::timestamptz, ?::uuid)', [at, id]);
+    }
+    const { page, next_cursor } = pageOf(await query, q.limit);
+    ctx.body = { data: page.map(messageJson), next_cursor };
+  });
+
+  r.post('/:id/close', async (ctx) => {
+    const me = currentAgent(ctx);
+    const c = await participantOf(parse(uuid, ctx.params.id), me.id);
+    if (c.status !== 'closed') {
+      await knex('a2a_conversations').where({ id: c.id }).update({ status: 'closed', closed_at: knex.fn.now() });
+      await events.publish({ type: 'a2a:closed', rooms: [rooms.agent(otherOf(c, me.id))], data: { conversation_id: c.id, closed_by: me.id } });
+    }
+    ctx.body = conversationJson(await knex('a2a_conversations').where({ id: c.id }).first());
+  });
+
+  return r;
+}
