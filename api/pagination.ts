@@ -20,3 +20,16 @@ export function pageOf<T extends { created_at: Date; id: string }>(rows: T[], li
   const page = rows.slice(0, limit);
   return { page, next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!) : null };
 }
+
+/**
+ * Rows after a cursor: `(created_at, id)` below it when paging newest first, above it when
+ * paging oldest first. `table` qualifies the columns in a join.
+ */
+// Structural, so it takes knex and objection query builders alike.
+export function afterCursor<Q extends { whereRaw(sql: string, bindings: any): unknown }>(query: Q, cursor: string | undefined, opts: { table?: string; order?: 'desc' | 'asc' } = {}): Q {
+  if (!cursor) return query;
+  const [at, id] = decodeCursor(cursor);
+  const t = opts.table ? `${opts.table}.` : '';
+  const op = opts.order === 'asc' ? '>' : '<';
+  return query.whereRaw(`(${t}created_at, ${t}id) ${op} (?::timestamptz, ?::uuid)`, [at, id]) as Q;
+}

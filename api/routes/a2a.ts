@@ -5,7 +5,7 @@ import { createEventPublisher, rooms } from '../../lib/events';
 import { currentAgent } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
-import { decodeCursor, pageOf } from '../pagination';
+import { afterCursor, pageOf } from '../pagination';
 import { parse, uuid } from '../validate';
 
 const startConversation = z.strictObject({
@@ -106,10 +106,7 @@ export function a2aRouter({ knex, auth, redis, config }: ApiDeps): Router {
     const c = await participantOf(parse(uuid, ctx.params.id), me.id);
     const q = parse(pageQuery, ctx.query);
     let query = knex('a2a_messages').where({ conversation_id: c.id }).orderBy([{ column: 'created_at' }, { column: 'id' }]).limit(q.limit + 1);
-    if (q.cursor) {
-      const [at, id] = decodeCursor(q.cursor);
-      query = query.whereRaw('(created_at, id) > (?::timestamptz, ?::uuid)', [at, id]);
-    }
+    query = afterCursor(query, q.cursor, { order: 'asc' });
     const { page, next_cursor } = pageOf(await query, q.limit);
     ctx.body = { data: page.map(messageJson), next_cursor };
   });

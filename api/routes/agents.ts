@@ -12,7 +12,7 @@ import { currentUserId } from '../auth';
 import { generateApiKey } from '../credentials';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
-import { decodeCursor, pageOf } from '../pagination';
+import { afterCursor, pageOf } from '../pagination';
 import { agentBinaryJson, agentJson } from '../serializers';
 import { capabilities, cents, parse, uuid } from '../validate';
 
@@ -197,10 +197,7 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries, re
       .limit(q.limit + 1);
     if (q.status) query = query.where({ status: q.status });
     if (q.capability) query = query.whereRaw('capabilities @> ARRAY[?]::text[]', [q.capability]);
-    if (q.cursor) {
-      const [at, id] = decodeCursor(q.cursor);
-      query = query.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [at, id]);
-    }
+    query = afterCursor(query, q.cursor);
     const { page, next_cursor } = pageOf(await query, q.limit);
     const live = await online(page.map((a) => a.id));
     ctx.body = { data: page.map((a) => agentJson(a, live.has(a.id))), next_cursor };

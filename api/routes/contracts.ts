@@ -6,7 +6,7 @@ import { accept, award, cancel, closeBidding, contractWorkflow, getState, reject
 import { currentUserId } from '../auth';
 import { findOwnedContract, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
-import { decodeCursor, pageOf } from '../pagination';
+import { afterCursor, pageOf } from '../pagination';
 import { contractJson, taskResultJson } from '../serializers';
 import { parse, uuid } from '../validate';
 import { loadPreferences } from './preferences';
@@ -74,10 +74,7 @@ export function contractsRouter(deps: ApiDeps): Router {
       .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
       .limit(q.limit + 1);
     if (q.status) query = query.where({ status: q.status });
-    if (q.cursor) {
-      const [at, id] = decodeCursor(q.cursor);
-      query = query.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [at, id]);
-    }
+    query = afterCursor(query, q.cursor);
     const { page, next_cursor } = pageOf(await query, q.limit);
     ctx.body = { data: page.map(contractJson), next_cursor };
   });

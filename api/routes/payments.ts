@@ -5,7 +5,7 @@ import { ensureCustomer } from '../../lib/stripe-customers';
 import { currentUserId } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
-import { decodeCursor, pageOf } from '../pagination';
+import { afterCursor, pageOf } from '../pagination';
 import { parse } from '../validate';
 
 const addMethod = z.strictObject({
@@ -94,10 +94,7 @@ export function paymentsRouter({ knex, stripe, auth }: ApiDeps): Router {
       .select('e.id', 'e.kind', 'e.amount_cents', 'e.detail', 'e.created_at', 'e.contract_id', 'p.currency', 'p.status', 'p.stripe_payment_intent_id')
       .orderBy([{ column: 'e.created_at', order: 'desc' }, { column: 'e.id', order: 'desc' }])
       .limit(q.limit + 1);
-    if (q.cursor) {
-      const [at, id] = decodeCursor(q.cursor);
-      query = query.whereRaw('(e.created_at, e.id) < (?::timestamptz, ?::uuid)', [at, id]);
-    }
+    query = afterCursor(query, q.cursor, { table: 'e' });
     const { page, next_cursor } = pageOf(await query, q.limit);
     ctx.body = {
       data: page.map((e) => ({

@@ -6,7 +6,7 @@ import { withdrawalWorkflow } from '../../workflows/withdrawal';
 import { currentUserId } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
-import { decodeCursor, pageOf } from '../pagination';
+import { afterCursor, pageOf } from '../pagination';
 import { cents, parse, uuid } from '../validate';
 
 const withdrawBody = z.strictObject({ amount_cents: cents.refine((v) => v > 0, 'must be positive') });
@@ -59,10 +59,7 @@ export function walletRouter({ knex, stripe, temporal, auth, config }: ApiDeps):
       .select('e.id', 'e.transaction_id', 't.kind', 'e.amount_cents', 'e.currency', 'e.contract_id', 't.withdrawal_id', 'e.description', 'e.created_at')
       .orderBy([{ column: 'e.created_at', order: 'desc' }, { column: 'e.id', order: 'desc' }])
       .limit(q.limit + 1);
-    if (q.cursor) {
-      const [at, id] = decodeCursor(q.cursor);
-      query = query.whereRaw('(e.created_at, e.id) < (?::timestamptz, ?::uuid)', [at, id]);
-    }
+    query = afterCursor(query, q.cursor, { table: 'e' });
     const { page, next_cursor } = pageOf(await query, q.limit);
     ctx.body = {
       data: page.map((e) => ({

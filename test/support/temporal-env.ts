@@ -1,11 +1,12 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractState } from '../../domain/contract-types';
 import type { ContractStatus } from '../../domain/statuses';
 import { getState } from '../../workflows/contract';
+import { recordedActivities, type Recorder } from './recorded-activities';
 import { registerSearchAttributes } from './register-search-attributes';
 
 // Tests assert on outcomes; the SDK's per-activity warnings (expected failures) are noise.
@@ -56,4 +57,24 @@ export async function waitForStatus(
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`contract stayed ${last?.status} instead of reaching ${status}`);
+}
+
+/**
+ * For a workflow test file: a time-skipping server and a worker on `taskQueue` whose
+ * activities record their calls, started before the tests and stopped after them.
+ */
+export function useRecordedWorkflowEnv(taskQueue: string): { env: TestWorkflowEnvironment; recorder: Recorder } {
+  const ctx = {} as { env: TestWorkflowEnvironment; recorder: Recorder };
+  let stop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    ctx.env = await timeSkippingEnv();
+    const recorded = recordedActivities();
+    ctx.recorder = recorded.recorder;
+    stop = await startWorker(ctx.env, taskQueue, recorded.activities);
+  });
+  afterAll(async () => {
+    await stop?.();
+    await ctx.env?.teardown();
+  });
+  return ctx;
 }

@@ -1,34 +1,18 @@
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractInput } from '../../domain/contract-types';
 import { accept, award, cancel, closeBidding, contractWorkflow, deliver, reject, submitBid } from '../../workflows/contract';
 import { bid, contractInput } from '../support/builders';
-import { recordedActivities, type Recorder } from '../support/recorded-activities';
-import { startWorker, timeSkippingEnv, waitForStatus } from '../support/temporal-env';
+import { useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
 
 const taskQueue = 'contract-workflow-test';
-let env: TestWorkflowEnvironment;
-let recorder: Recorder;
-let stopWorker: () => Promise<void>;
-
-beforeAll(async () => {
-  env = await timeSkippingEnv();
-  const recorded = recordedActivities();
-  recorder = recorded.recorder;
-  stopWorker = await startWorker(env, taskQueue, recorded.activities);
-});
-
-afterAll(async () => {
-  await stopWorker?.();
-  await env?.teardown();
-});
+const t = useRecordedWorkflowEnv(taskQueue);
 
 async function start(overrides: Partial<ContractInput> = {}) {
   const input = contractInput(overrides);
-  const handle = await env.client.workflow.start(contractWorkflow, {
+  const handle = await t.env.client.workflow.start(contractWorkflow, {
     taskQueue,
     workflowId: `contract-${input.contractId}`,
     args: [input],
@@ -37,7 +21,7 @@ async function start(overrides: Partial<ContractInput> = {}) {
 }
 
 function callsFor(name: keyof Activities, contractId: string) {
-  return recorder.calls.filter((c) => c.name === name && JSON.stringify(c.args).includes(contractId)).map((c) => c.args);
+  return t.recorder.calls.filter((c) => c.name === name && JSON.stringify(c.args).includes(contractId)).map((c) => c.args);
 }
 
 async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
@@ -131,7 +115,7 @@ describe('contract workflow', () => {
   });
 
   it('fails without escrow when the payment is declined', async () => {
-    recorder.declineEscrow = true;
+    t.recorder.declineEscrow = true;
     try {
       const { input, handle } = await start();
       await handle.executeUpdate(submitBid, { args: [bid()] });
@@ -139,7 +123,7 @@ describe('contract workflow', () => {
       expect(await handle.result()).toMatchObject({ status: 'FAILED', failureReason: 'payment_failed' });
       expect(callsFor('voidEscrow', input.contractId)).toHaveLength(0);
     } finally {
-      recorder.declineEscrow = false;
+      t.recorder.declineEscrow = false;
     }
   });
 

@@ -1,40 +1,25 @@
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractInput } from '../../domain/contract-types';
 import { accept, cancel, closeBidding, contractWorkflow, deliver, paymentEvent, reject, submitBid } from '../../workflows/contract';
 import { bid, contractInput } from '../support/builders';
-import { recordedActivities, type Recorder } from '../support/recorded-activities';
-import { startWorker, timeSkippingEnv, waitForStatus } from '../support/temporal-env';
+import { useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
 
 // The escrow's timing on the time-skipping server: a payment that needs the customer's
 // action, and a contract that outlives its card hold.
 const taskQueue = 'escrow-workflow-test';
-let env: TestWorkflowEnvironment;
-let recorder: Recorder;
-let stopWorker: () => Promise<void>;
-
-beforeAll(async () => {
-  env = await timeSkippingEnv();
-  const recorded = recordedActivities();
-  recorder = recorded.recorder;
-  stopWorker = await startWorker(env, taskQueue, recorded.activities);
-});
-afterEach(() => Object.assign(recorder, { holdStatus: 'authorized', captureBy: null, actionDeadline: null }));
-afterAll(async () => {
-  await stopWorker?.();
-  await env?.teardown();
-});
+const t = useRecordedWorkflowEnv(taskQueue);
+afterEach(() => Object.assign(t.recorder, { holdStatus: 'authorized', captureBy: null, actionDeadline: null }));
 
 // Relative to the test server's clock, which earlier tests have skipped ahead.
-const hoursFromNow = async (h: number) => new Date((await env.currentTimeMs()) + h * 3600_000).toISOString();
+const hoursFromNow = async (h: number) => new Date((await t.env.currentTimeMs()) + h * 3600_000).toISOString();
 const names = (contractId: string) =>
-  recorder.calls.filter((c) => JSON.stringify(c.args).includes(contractId) || c.args[0] === 'pi_recorded').map((c) => c.name);
-const callsFor = (name: keyof Activities) => recorder.calls.filter((c) => c.name === name).map((c) => c.args);
+  t.recorder.calls.filter((c) => JSON.stringify(c.args).includes(contractId) || c.args[0] === 'pi_recorded').map((c) => c.name);
+const callsFor = (name: keyof Activities) => t.recorder.calls.filter((c) => c.name === name).map((c) => c.args);
 
 async function awarded(overrides: Partial<ContractInput> = {}) {
   const input = contractInput(overrides);
-  const handle = await env.client.workflow.start(contractWorkflow, { taskQueue, workflowId: `contract-${input.contractId}`, args: [input] });
+  const handle = await t.env.client.workflow.start(contractWorkflow, { taskQueue, workflowId: `contract-${input.contractId}`, args: [input] });
   const winner = bid({ priceCents: 2_000, etaSeconds: 600 });
   await handle.executeUpdate(submitBid, { args: [winner] });
   await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
@@ -43,8 +28,8 @@ async function awarded(overrides: Partial<ContractInput> = {}) {
 
 describe('a payment that needs the customer (requires_action)', () => {
   it('goes ahead once Stripe says it succeeded', async () => {
-    recorder.holdStatus = 'requires_action';
-    recorder.actionDeadline = await hoursFromNow(1);
+    t.recorder.holdStatus = 'requires_action';
+    t.recorder.actionDeadline = await hoursFromNow(1);
     const { input, handle } = await awarded();
     await waitForStatus(handle, 'AWARDED');
     await handle.signal(paymentEvent, { kind: 'succeeded', paymentIntentId: 'pi_recorded', eventId: 'evt_1' });
@@ -58,8 +43,8 @@ describe('a payment that needs the customer (requires_action)', () => {
   });
 
   it('fails the contract when the action never comes, without a void', async () => {
-    recorder.holdStatus = 'requires_action';
-    recorder.actionDeadline = await hoursFromNow(1);
+    t.recorder.holdStatus = 'requires_action';
+    t.recorder.actionDeadline = await hoursFromNow(1);
     const before = callsFor('voidEscrow').length;
     const { handle } = await awarded();
     const outcome = await handle.result();
@@ -70,8 +55,8 @@ describe('a payment that needs the customer (requires_action)', () => {
   });
 
   it('fails the contract when Stripe reports the payment failed', async () => {
-    recorder.holdStatus = 'requires_action';
-    recorder.actionDeadline = await hoursFromNow(1);
+    t.recorder.holdStatus = 'requires_action';
+    t.recorder.actionDeadline = await hoursFromNow(1);
     const { handle } = await awarded();
     await waitForStatus(handle, 'AWARDED');
     await handle.signal(paymentEvent, { kind: 'failed', paymentIntentId: 'pi_recorded', eventId: 'evt_2' });
@@ -81,11 +66,11 @@ describe('a payment that needs the customer (requires_action)', () => {
 
 describe('a contract that outlives its card hold', () => {
   it('captures before the hold lapses, then refunds (not voids) when the delivery is rejected', async () => {
-    recorder.captureBy = await hoursFromNow(1);
+    t.recorder.captureBy = await hoursFromNow(1);
     const { input, handle, winner } = await awarded({ deliveryWindowSeconds: 3 * 24 * 3600 });
     await waitForStatus(handle, 'IN_PROGRESS');
     const captures = callsFor('captureEscrow').length;
-    await env.sleep('2 hours');
+    await t.env.sleep('2 hours');
     expect(callsFor('captureEscrow').length).toBe(captures + 1);
 
     await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'late but here' }] });
@@ -98,11 +83,11 @@ describe('a contract that outlives its card hold', () => {
   });
 
   it('settles from the funds already held, capturing only once', async () => {
-    recorder.captureBy = await hoursFromNow(1);
+    t.recorder.captureBy = await hoursFromNow(1);
     const { input, handle, winner } = await awarded({ deliveryWindowSeconds: 3 * 24 * 3600 });
     await waitForStatus(handle, 'IN_PROGRESS');
     const captures = callsFor('captureEscrow').length;
-    await env.sleep('2 hours');
+    await t.env.sleep('2 hours');
     await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'done' }] });
     await waitForStatus(handle, 'DELIVERED');
     await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 4 }] });

@@ -1,35 +1,21 @@
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractInput } from '../../domain/contract-types';
 import { accept, closeBidding, contractWorkflow, deliver, reject, submitBid } from '../../workflows/contract';
 import { bid, contractInput } from '../support/builders';
-import { recordedActivities, type Recorder } from '../support/recorded-activities';
-import { startWorker, timeSkippingEnv, waitForStatus } from '../support/temporal-env';
+import { useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
 
 // Re-award: when the awarded agent fails, the next-ranked eligible bid takes over (bounded),
 // the failure counts against the agent that failed, and the escrow follows the new price.
 const taskQueue = 'reaward-workflow-test';
-let env: TestWorkflowEnvironment;
-let recorder: Recorder;
-let stopWorker: () => Promise<void>;
-beforeAll(async () => {
-  env = await timeSkippingEnv();
-  const recorded = recordedActivities();
-  recorder = recorded.recorder;
-  stopWorker = await startWorker(env, taskQueue, recorded.activities);
-});
-afterAll(async () => {
-  await stopWorker?.();
-  await env?.teardown();
-});
+const t = useRecordedWorkflowEnv(taskQueue);
 
 const calls = (name: keyof Activities, contractId: string) =>
-  recorder.calls.filter((c) => c.name === name && JSON.stringify(c.args).includes(contractId)).map((c) => c.args[0] as Record<string, unknown>);
+  t.recorder.calls.filter((c) => c.name === name && JSON.stringify(c.args).includes(contractId)).map((c) => c.args[0] as Record<string, unknown>);
 
 async function threeBids(overrides: Partial<ContractInput>) {
   const input = contractInput({ deliveryWindowSeconds: 3600, ...overrides });
-  const handle = await env.client.workflow.start(contractWorkflow, { taskQueue, workflowId: `contract-${input.contractId}`, args: [input] });
+  const handle = await t.env.client.workflow.start(contractWorkflow, { taskQueue, workflowId: `contract-${input.contractId}`, args: [input] });
   const best = bid({ priceCents: 2_000, confidence: 0.9 });
   const second = bid({ priceCents: 3_000, confidence: 0.9 });
   const third = bid({ priceCents: 4_000, confidence: 0.9 });
@@ -43,7 +29,7 @@ describe('re-award', () => {
     const { input, handle, best, second } = await threeBids({ maxReawards: 2 });
     await waitForStatus(handle, 'IN_PROGRESS');
     // The best bidder never delivers: an hour passes.
-    await env.sleep('61 minutes');
+    await t.env.sleep('61 minutes');
     let state = await waitForStatus(handle, 'IN_PROGRESS');
     for (let i = 0; i < 100 && state.award?.agentId !== second.agentId; i++) {
       await new Promise((r) => setTimeout(r, 50));
@@ -69,7 +55,7 @@ describe('re-award', () => {
     expect(calls('settleContract', input.contractId)).toEqual([
       expect.objectContaining({ agentId: second.agentId, priceCents: 3_000, idempotencyKey: `${key}/settlement-r2` }),
     ]);
-    expect(recorder.calls.some((c) => c.name === 'recomputeAgentTrust' && c.args[0] === best.agentId)).toBe(true);
+    expect(t.recorder.calls.some((c) => c.name === 'recomputeAgentTrust' && c.args[0] === best.agentId)).toBe(true);
   });
 
   it('re-awards after a rejection, and fails once the re-awards are used up', async () => {
