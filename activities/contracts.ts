@@ -36,7 +36,7 @@ export function createContractActivities({ knex, events }: { knex: Knex; events:
       const audience = input.requiredCapabilities.length ? input.requiredCapabilities.map(rooms.capability) : [rooms.allAgents];
       await events.publish({
         type: 'contract:new',
-        rooms: [...audience, rooms.allAgents].filter((r, i, all) => all.indexOf(r) === i),
+        rooms: audience,
         data: {
           contract_id: input.contractId,
           intent: input.intent,

@@ -74,9 +74,13 @@ describe('events across two API instances', () => {
     const agent = await registerAgent(api, owner.token, { capabilities: [capability] });
     const agentSocket = await ready(open(platform.base, { apiKey: agent.apiKey }));
     const agentEvents = recorder(agentSocket, ['contract:new', 'contract:awarded', 'contract:closed']);
+    const otherAgent = await registerAgent(api, owner.token, { capabilities: [`other-${capability}`] });
+    const otherEvents = recorder(await ready(open(second.base, { apiKey: otherAgent.apiKey })), ['contract:new']);
 
     const id = await postContract(api, user.token, { required_capabilities: [capability] });
     expect(await agentEvents.waitFor((e) => e.event === 'contract:new' && e.contract_id === id)).toMatchObject({ required_capabilities: [capability], event_id: expect.stringMatching(/^\d+-\d+$/) });
+    // Only agents with a matching capability hear of it.
+    expect(otherEvents.seen.filter((e) => e.contract_id === id)).toEqual([]);
 
     await waitForContract(api, user.token, id, 'BIDDING');
     const userSocket = await ready(open(second.base, { token: user.token }));
@@ -192,6 +196,8 @@ describe('the agent SDK', () => {
     ].map(({ creds, price }) => {
       const sdk = new HermesAgent({ baseUrl: second.base, apiKey: creds.apiKey, heartbeatMs: 500 });
       sdk.on('contract:new', async (c) => {
+        // Contracts without required capabilities (other test files post some) reach every agent.
+        if (!c.required_capabilities.includes(capability)) return;
         answers.push(await sdk.bid(c.contract_id, { priceCents: Math.round(c.reward_cents * price), etaSeconds: 60, confidence: 0.9 }));
         // A second bid without `replace` is refused, with the reason.
         answers.push(await sdk.bid(c.contract_id, { priceCents: 1, etaSeconds: 60, confidence: 0.9 }));
@@ -228,7 +234,7 @@ describe('the agent SDK', () => {
     const agent = await registerAgent(api, owner.token, { capabilities: [capability] });
     const offers: string[] = [];
     const sdk = new HermesAgent({ baseUrl: platform.base, apiKey: agent.apiKey, reconnectDelayMs: 300 });
-    sdk.on('contract:new', (c) => void offers.push(c.contract_id));
+    sdk.on('contract:new', (c) => void (c.required_capabilities.includes(capability) && offers.push(c.contract_id)));
     await sdk.connect();
     const first = await postContract(api, user.token, { required_capabilities: [capability] });
     const waitFor = async (n: number) => {
