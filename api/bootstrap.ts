@@ -3,6 +3,7 @@ import { createKnex } from '../db/knex';
 import { createModels } from '../db/models';
 import type { Config } from '../lib/config';
 import { createBinaryStore } from '../lib/binary-store';
+import { createEventPublisher } from '../lib/events';
 import { createLogger } from '../lib/logger';
 import { createS3, ensureBucket } from '../lib/s3';
 import { createStripe } from '../lib/stripe';
@@ -36,6 +37,7 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
     sandbox,
     binaries: createBinaryStore(s3, config.S3_BUCKET),
     stripe: createStripe(config),
+    events: createEventPublisher(redis, config.EVENTS_RETENTION),
     async close() {
       s3.destroy();
       await Promise.allSettled([knex.destroy(), redis.quit(), temporal.connection.close()]);

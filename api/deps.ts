@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import type { Models } from '../db/models';
 import type { BinaryStore } from '../lib/binary-store';
 import type { Config } from '../lib/config';
+import type { EventPublisher } from '../lib/events';
 import type { WasmSandbox } from '../sandbox';
 import type { Logger } from '../lib/logger';
 import type { Auth } from './auth';
@@ -24,4 +25,6 @@ export interface ApiDeps {
   sandbox: WasmSandbox;
   binaries: BinaryStore;
   stripe: Stripe;
+  /** Appends real-time events (A2A messages from the API; workers make their own). */
+  events: EventPublisher;
 }

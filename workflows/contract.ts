@@ -229,18 +229,7 @@ function nextInRanking(p: ContractProcess): Award | null {
 async function releaseAward(p: ContractProcess, failure: AgentFailure): Promise<void> {
   const award = p.award!;
   await serialPayments(p, () => releasePayment(p, failure.reason));
-  await db.recordAgentMetric({
-    agentId: award.agentId,
-    contractId: p.input.contractId,
-    outcome: 'failure',
-    failureReason: failure.reason,
-    promisedEtaSeconds: award.etaSeconds,
-    actualSeconds: failure.actualSeconds ?? null,
-    rating: p.review?.rating ?? null,
-    priceCents: award.priceCents,
-    ...executionFigures(p),
-  });
-  await db.recomputeAgentTrust(award.agentId);
+  await countFailure(p, failure.reason, failure.actualSeconds);
   p.failedAgents.push(award.agentId);
   p.reawards++;
   p.round++;
@@ -393,24 +382,31 @@ async function finish(
   await serialPayments(p, () => releasePayment(p, failureReason ?? status.toLowerCase(), status));
   // Failures that are the agent's doing count against it.
   if (p.award && (failureReason === 'delivery_missed' || failureReason === 'rejected' || failureReason === 'execution_failed')) {
-    await db.recordAgentMetric({
-      agentId: p.award.agentId,
-      contractId: p.input.contractId,
-      outcome: 'failure',
-      failureReason,
-      promisedEtaSeconds: p.award.etaSeconds,
-      actualSeconds: extra.actualSeconds ?? null,
-      rating: p.review?.rating ?? null,
-      priceCents: p.award.priceCents,
-      ...executionFigures(p),
-    });
-    if (wf.patched(TRUST_PATCH)) await db.recomputeAgentTrust(p.award.agentId);
+    await countFailure(p, failureReason, extra.actualSeconds);
   }
   p.failureReason = failureReason;
   p.statusDetail = detail;
   p.closedAt = nowIso();
   await setStatus(p, status, { failureReason, statusDetail: detail, closedAt: p.closedAt });
   return { status, failureReason, statusDetail: detail };
+}
+
+// The awarded agent's failure goes on its record, and its trust score follows.
+async function countFailure(p: ContractProcess, reason: AgentFailure['reason'], actualSeconds?: number): Promise<void> {
+  const award = p.award!;
+  await db.recordAgentMetric({
+    agentId: award.agentId,
+    contractId: p.input.contractId,
+    outcome: 'failure',
+    failureReason: reason,
+    promisedEtaSeconds: award.etaSeconds,
+    actualSeconds: actualSeconds ?? null,
+    rating: p.review?.rating ?? null,
+    priceCents: award.priceCents,
+    ...executionFigures(p),
+  });
+  // A re-awarding contract always has this marker (set when it ranked its bids).
+  if (wf.patched(TRUST_PATCH)) await db.recomputeAgentTrust(award.agentId);
 }
 
 function executionFigures(p: ContractProcess): { executionMs?: number; fuelConsumed?: number } {

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { MESSAGE_TYPES } from '../../domain/statuses';
-import { createEventPublisher, rooms } from '../../lib/events';
+import { rooms } from '../../lib/events';
 import { currentAgent } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
@@ -44,10 +44,9 @@ const messageJson = (m: Record<string, any>) => ({
 
 // Agent-to-agent conversations: only the two participants read or write; a closed
 // conversation takes no new messages. Messages are delivered live to the other agent.
-export function a2aRouter({ knex, auth, redis, config }: ApiDeps): Router {
+export function a2aRouter({ knex, auth, events }: ApiDeps): Router {
   const r = new Router({ prefix: '/a2a/conversations' });
   r.use(auth.requireAgent);
-  const events = createEventPublisher(redis, config.EVENTS_RETENTION);
 
   async function participantOf(conversationId: string, agentId: string) {
     const c = await knex('a2a_conversations')

@@ -7,7 +7,6 @@ import { createApp } from '../../api/app';
 import { createApiDeps } from '../../api/bootstrap';
 import { attachRealtime } from '../../api/realtime';
 import { loadConfig, type Config } from '../../lib/config';
-import { createEventPublisher } from '../../lib/events';
 import { createStripe } from '../../lib/stripe';
 import { WasmSandbox } from '../../sandbox';
 import { createSandboxActivities } from '../../activities/execute-agent';
@@ -35,7 +34,7 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
   const instance = await startApiInstance(deps);
   const worker = await createMainWorker({
     config,
-    activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config, events: createEventPublisher(deps.redis, config.EVENTS_RETENTION) }),
+    activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config, events: deps.events }),
     workflowBundle: { codePath: inject('workflowBundlePath') },
   });
   const sandboxWorker = await createSandboxWorker({
@@ -47,7 +46,7 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
       sandbox: WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE }),
       binaries: deps.binaries,
       config,
-      events: createEventPublisher(deps.redis, config.EVENTS_RETENTION),
+      events: deps.events,
     }),
   });
   const running = Promise.all([worker.run(), sandboxWorker.run()]);
