@@ -4,6 +4,7 @@ import Koa from 'koa';
 import { randomUUID } from 'node:crypto';
 import type { ApiDeps } from './deps';
 import { errorMiddleware } from './errors';
+import { cleanInput, requireKnownMediaType } from './input-guards';
 import { a2aRouter } from './routes/a2a';
 import { agentsRouter } from './routes/agents';
 import { authRouter } from './routes/auth';
@@ -16,6 +17,8 @@ import { tasksRouter } from './routes/tasks';
 import { walletRouter } from './routes/wallet';
 import { paymentsRouter } from './routes/payments';
 import { webhooksRouter } from './routes/webhooks';
+
+const RAW_BODY_PREFIX = '/api/v1/webhooks/';
 
 export function createApp(deps: ApiDeps): Koa {
   const app = new Koa({ proxy: deps.config.NODE_ENV === 'production' });
@@ -32,7 +35,13 @@ export function createApp(deps: ApiDeps): Koa {
     );
   });
   app.use(errorMiddleware(log));
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.config.API_BODY_LIMIT, encoding: 'utf-8' }));
+  app.use(requireKnownMediaType);
+  // Webhooks are verified on the exact bytes Stripe signed and may carry anything JSON can
+  // (a customer's `__proto__` metadata key): they are read as text and judged by their route.
+  const json = bodyParser({ enableTypes: ['json'], jsonLimit: deps.config.API_BODY_LIMIT, encoding: 'utf-8' });
+  const text = bodyParser({ enableTypes: ['text'], extendTypes: { text: ['application/json'] }, textLimit: deps.config.API_BODY_LIMIT, encoding: 'utf-8' });
+  app.use((ctx, next) => (ctx.path.startsWith(RAW_BODY_PREFIX) ? text(ctx, next) : json(ctx, next)));
+  app.use(cleanInput({ rawBodyPrefixes: [RAW_BODY_PREFIX] }));
 
   const api = new Router({ prefix: '/api/v1' });
   for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, a2aRouter, webhooksRouter]) {

@@ -57,7 +57,8 @@ function toHttpError(err: unknown): HttpError | null {
   if (temporal) return temporal;
   const status = (err as { status?: number }).status;
   if (status === 413) return new HttpError('PAYLOAD_TOO_LARGE', 'request body is too large');
-  if (status === 400 || status === 415) return new HttpError('VALIDATION_ERROR', 'request body must be valid JSON');
+  if (status === 415) return new HttpError('UNSUPPORTED_MEDIA_TYPE', 'request body must be JSON (application/json)');
+  if (status === 400) return new HttpError('VALIDATION_ERROR', 'request body must be valid JSON', [{ field: 'body' }]);
   return null;
 }
 
@@ -65,7 +66,13 @@ export function errorMiddleware(log: Logger) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new HttpError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+      // The router answers these with a bare status (and Allow); give them the envelope.
+      if (ctx.body === undefined) {
+        if (ctx.status === 404) throw new HttpError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+        if (ctx.status === 405 || ctx.status === 501) {
+          throw new HttpError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; see the Allow header`);
+        }
+      }
     } catch (err) {
       const known = toHttpError(err);
       if (known) {

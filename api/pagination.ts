@@ -5,13 +5,19 @@ import { uuid } from './validate';
 export const encodeCursor = (c: { created_at: Date; id: string }) =>
   Buffer.from(JSON.stringify([new Date(c.created_at).toISOString(), c.id])).toString('base64url');
 
+// Exactly what encodeCursor writes (toISOString of a row's timestamp): a date JavaScript
+// parses but Postgres refuses ("1", year 275760) never reaches the query.
+const CURSOR_TIME = /^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const isCursorTime = (at: unknown): at is string =>
+  typeof at === 'string' && CURSOR_TIME.test(at) && new Date(at).toISOString() === at;
+
 export function decodeCursor(cursor: string): [string, string] {
   try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [string, string];
-    if (Number.isNaN(Date.parse(at)) || !uuid.safeParse(id).success) throw new Error('bad cursor');
-    return [at, id];
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown];
+    if (!isCursorTime(at) || !uuid.safeParse(id).success) throw new Error('bad cursor');
+    return [at, id as string];
   } catch {
-    throw new HttpError('VALIDATION_ERROR', 'cursor: not a cursor from a previous page', [{ field: 'cursor' }]);
+    throw new HttpError('INVALID_CURSOR', 'cursor: not a cursor from a previous page', [{ field: 'cursor' }]);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { TaskOutcome } from './statuses';
+import { isStorable } from './text';
 
 // Shapes and rules for running an agent's binary, shared by the workflows (deterministic,
 // no I/O) and the sandbox activities.
@@ -55,11 +56,16 @@ export function executionTimeoutMs(etaSeconds: number, bounds: { minSeconds: num
 /** Slack on top of the run's own deadline for fetching, compiling and recording. */
 export const EXECUTION_OVERHEAD_MS = 30_000;
 
-/** A delivery from stdout: JSON when the agent printed JSON, else the text itself. */
+/**
+ * A delivery from stdout: JSON when the agent printed JSON that can be stored, else the text
+ * itself. (Printed JSON may escape what the text cannot hold, `"\u0000"`, or nest without end:
+ * kept as the text it was, it cannot jam the delivery's write.)
+ */
 export function deliveryFromStdout(stdout: string): unknown {
   const text = stdout.trim();
   try {
-    return JSON.parse(text);
+    const parsed: unknown = JSON.parse(text);
+    return isStorable(parsed) ? parsed : text;
   } catch {
     return text;
   }

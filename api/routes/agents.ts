@@ -12,7 +12,9 @@ import { currentUserId } from '../auth';
 import { generateApiKey } from '../credentials';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
+import { assertCleanInput } from '../input-guards';
 import { afterCursor, pageOf } from '../pagination';
+import { naming } from '../references';
 import { agentBinaryJson, agentJson } from '../serializers';
 import { capabilities, cents, parse, uuid } from '../validate';
 
@@ -69,7 +71,9 @@ const searchAgents = z.object({
   offset: z.coerce.number().int().min(0).max(10_000).default(0),
 });
 
-// @koa/multer's errors: a file over the cap is 413, anything else malformed is 400.
+// @koa/multer's errors: a file over the cap is 413; anything else it throws is a body it could
+// not read (a truncated stream, a missing boundary, a bad part header), which is 400. Its text
+// fields then meet the same rule as JSON bodies.
 function multipart(middleware: (ctx: Context, next: Next) => Promise<unknown>) {
   return async (ctx: Context, next: Next) => {
     try {
@@ -79,13 +83,11 @@ function multipart(middleware: (ctx: Context, next: Next) => Promise<unknown>) {
         if (err.code === 'LIMIT_FILE_SIZE') {
           throw new HttpError('PAYLOAD_TOO_LARGE', 'file: the module is larger than the upload limit', [{ field: 'file' }]);
         }
-        throw new HttpError('VALIDATION_ERROR', `${err.field ?? 'body'}: ${err.message}`, [{ field: err.field ?? undefined }]);
+        throw new HttpError('VALIDATION_ERROR', `${err.field ?? 'body'}: ${err.message}`, [{ field: err.field ?? 'body' }]);
       }
-      if (err instanceof Error && /multipart/i.test(err.message)) {
-        throw new HttpError('VALIDATION_ERROR', `body: ${err.message}`);
-      }
-      throw err;
+      throw new HttpError('VALIDATION_ERROR', `body: malformed multipart/form-data (${err instanceof Error ? err.message : String(err)})`, [{ field: 'body' }]);
     }
+    assertCleanInput(ctx.request.body);
     await next();
   };
 }
@@ -133,7 +135,8 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries, re
     if (!fields.agent_id && !fields.name) {
       throw new HttpError('VALIDATION_ERROR', 'name: required when creating an agent', [{ field: 'name' }]);
     }
-    if (fields.agent_id) await ownedAgent(knex, fields.agent_id, userId);
+    // A new version only of an agent you own; any other agent_id is the 404 of a missing one.
+    if (fields.agent_id) await naming('agent', 'agent_id', ownedAgent(knex, fields.agent_id, userId));
 
     let compiled: { sha256: string; size: number };
     try {

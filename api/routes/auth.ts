@@ -10,7 +10,7 @@ const register = z.strictObject({
   password: z.string().min(10, 'must be at least 10 characters').max(200),
   name: z.string().trim().min(1).max(100),
 });
-const login = z.strictObject({ email: z.email(), password: z.string().min(1) });
+const login = z.strictObject({ email: z.email().max(254), password: z.string().min(1).max(200) });
 
 export function authRouter({ models, tokens, auth }: ApiDeps): Router {
   // A hash to verify against when the email is unknown, so both paths take the same time.

@@ -23,7 +23,7 @@ export const createContract = z.strictObject({
   context: z.record(z.string(), z.unknown()).default({}),
   required_capabilities: capabilities.default([]),
   reward_cents: cents,
-  currency: z.string().length(3).toLowerCase().optional(),
+  currency: z.string().toLowerCase().regex(/^[a-z]{3}$/, 'an ISO 4217 code such as usd').optional(),
   award_mode: z.enum(AWARD_MODES).default('auto'),
   filters: filtersSchema.optional(),
   // Overrides the user's saved preferences for this contract only.

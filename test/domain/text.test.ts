@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { deliveryFromStdout } from '../../domain/execution';
+import { MAX_JSON_DEPTH, findTextProblem, isStorable } from '../../domain/text';
+
+describe('the text rule', () => {
+  it('accepts ordinary text, emoji (surrogate pairs) and JSON nested up to the limit', () => {
+    expect(findTextProblem({ a: ['héllo 🎉', 1, null, true], 'ключ': { b: 'x' } })).toBeNull();
+    let nested: unknown = 'leaf';
+    for (let i = 0; i < MAX_JSON_DEPTH; i++) nested = [nested];
+    expect(findTextProblem(nested)).toBeNull();
+  });
+
+  it('names the path of a NUL, a lone surrogate, a bad key, or nesting too deep', () => {
+    expect(findTextProblem({ context: { docs: [{ t: 'a\u0000' }] } })).toEqual({ field: 'context.docs.0.t', message: expect.stringMatching(/NUL/) });
+    expect(findTextProblem({ s: 'x\ud800' })?.field).toBe('s');
+    expect(findTextProblem({ s: '\udc00x' })?.field).toBe('s');
+    expect(findTextProblem({ s: 'ok\ud83c\udf89' })).toBeNull();
+    expect(findTextProblem({ o: { ['k\u0000']: 1 } })).toEqual({ field: 'o.k\\u0000', message: expect.stringMatching(/^key /) });
+    expect(findTextProblem('a\u0000', 'path')?.field).toBe('path');
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(findTextProblem({ d: deep })?.message).toMatch(/nest at most/);
+  });
+});
+
+describe('a sandbox delivery', () => {
+  it('is the parsed JSON when it can be stored, else the text as printed', () => {
+    expect(deliveryFromStdout(' {"words": 3}\n')).toEqual({ words: 3 });
+    expect(deliveryFromStdout('plain words')).toBe('plain words');
+    // JSON escapes can spell what Postgres cannot hold; such output stays text.
+    expect(deliveryFromStdout('{"x":"\\u0000"}')).toBe('{"x":"\\u0000"}');
+    expect(deliveryFromStdout('"\\ud800"')).toBe('"\\ud800"');
+    expect(isStorable(deliveryFromStdout('['.repeat(50) + ']'.repeat(50)))).toBe(true);
+  });
+});
