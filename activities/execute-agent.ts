@@ -8,6 +8,7 @@ import { BinaryHashMismatch, sha256Hex, type BinaryStore } from '../lib/binary-s
 import type { Config } from '../lib/config';
 import { rooms, type EventPublisher } from '../lib/events';
 import { SandboxError, type WasmSandbox } from '../sandbox';
+import { rejectingBadData } from './data-errors';
 
 export interface SandboxActivityDeps {
   knex: Knex;
@@ -85,7 +86,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, event
     throw ApplicationFailure.nonRetryable(message, type);
   }
 
-  return {
+  return rejectingBadData({
     async executeAgent(req: ExecuteAgentRequest): Promise<ExecutionReport> {
       const ctx = Context.current();
       const attempt = ctx.info.attempt;
@@ -147,7 +148,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, event
         clearInterval(beat);
       }
     },
-  };
+  });
 }
 
 export type SandboxActivities = ReturnType<typeof createSandboxActivities>;

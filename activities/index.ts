@@ -3,6 +3,7 @@ import type Stripe from 'stripe';
 import type { Config } from '../lib/config';
 import type { EventPublisher } from '../lib/events';
 import { createContractActivities } from './contracts';
+import { rejectingBadData } from './data-errors';
 import { createEscrowActivities } from './escrow';
 import { createExecutionPlanActivities } from './execution-plans';
 import { createMetricActivities } from './metrics';
@@ -30,7 +31,7 @@ export interface ActivityDeps {
 // Everything the main worker registers (the sandbox worker has its own, see
 // execute-agent.ts). Workflows import only the *type* of this.
 export function createActivities({ knex, stripe, config, events }: ActivityDeps) {
-  return {
+  return rejectingBadData({
     ...createContractActivities({ knex, events }),
     ...createEscrowActivities({ knex, stripe, config }),
     ...createMetricActivities({ knex }),
@@ -39,7 +40,7 @@ export function createActivities({ knex, stripe, config, events }: ActivityDeps)
     ...createTrustActivities({ knex }),
     ...createPaymentReversalActivities({ knex }),
     ...createWithdrawalActivities({ knex, stripe }),
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

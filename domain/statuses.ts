@@ -30,5 +30,6 @@ export const CONVERSATION_STATUSES = ['open', 'closed'] as const;
 export const MESSAGE_TYPES = ['text', 'question', 'answer', 'proposal', 'artifact', 'system'] as const;
 
 // Why a contract ended in FAILED.
-export const FAILURE_REASONS = ['payment_failed', 'delivery_missed', 'execution_failed', 'rejected'] as const;
+// system_error: a write or payment call kept failing past its retry bound (see workflows/activity-options.ts).
+export const FAILURE_REASONS = ['payment_failed', 'delivery_missed', 'execution_failed', 'rejected', 'system_error'] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];

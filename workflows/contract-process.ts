@@ -60,6 +60,10 @@ export class ContractProcess {
   readonly failedAgents: string[] = [];
   /** Update handlers still writing to Postgres; the main flow waits for them before moving on. */
   pendingWrites = 0;
+  /** The contract's row exists (the `created` update answers then). */
+  persisted = false;
+  /** Why the row could not be written; the workflow ends without a contract. */
+  creationFailure: Error | null = null;
 
   constructor(
     readonly input: ContractInput,
@@ -115,6 +119,12 @@ export class ContractProcess {
     };
     this.bids.set(req.agentId, bid);
     return bid;
+  }
+
+  /** Takes back a bid whose write was refused: the agent's earlier bid, if any, stands. */
+  undoBid(agentId: string, previous: BidView | undefined): void {
+    if (previous) this.bids.set(agentId, previous);
+    else this.bids.delete(agentId);
   }
 
   validateCloseBidding(caller: Caller): void {

@@ -16,7 +16,8 @@ import { rankBids } from '../domain/ranking';
 import { HermesAgentId, HermesStatus } from '../domain/search-attributes';
 import type { ContractStatus, FailureReason } from '../domain/statuses';
 import type { ExecutionReport } from '../domain/execution';
-import { ContractProcess, type Caller } from './contract-process';
+import { DB_WRITE, PAYMENT } from './activity-options';
+import { ContractProcess, refuse, type Caller } from './contract-process';
 import { sandboxActivities } from './sandbox-activities';
 
 // One contract, post to settlement: BIDDING → AWARDED → IN_PROGRESS → DELIVERED → SETTLED,
@@ -30,23 +31,12 @@ export const accept = wf.defineUpdate<ContractState, [Caller & { rating: number;
 export const reject = wf.defineUpdate<ContractState, [Caller & { reason: string }]>('reject');
 // An update rather than a signal, so the user learns at once whether the cancel took.
 export const cancel = wf.defineUpdate<ContractState, [Caller & { reason?: string }]>('cancel');
+// Answers once the contract's row exists (the API starts the workflow with this update), so
+// a 201 from POST /contracts means every read and bid already sees the contract.
+export const created = wf.defineUpdate<ContractState>('created');
 export const getState = wf.defineQuery<ContractState>('getState');
 // Stripe webhooks about this contract's PaymentIntent, routed by the API.
 export const paymentEvent = wf.defineSignal<[PaymentSignal]>('paymentEvent');
-
-const DB_WRITE: wf.ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-};
-const PAYMENT: wf.ActivityOptions = {
-  startToCloseTimeout: '60 seconds',
-  retry: {
-    initialInterval: '2 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    nonRetryableErrorTypes: ['PAYMENT_DECLINED', 'PAYMENT_INVALID', 'PAYMENT_NOT_FOUND'],
-  },
-};
 
 // Contracts started before WASM execution existed replay without it.
 export const WASM_EXECUTION_PATCH = 'wasm-execution';
@@ -64,15 +54,30 @@ const secondsFromNow = (s: number) => new Date(Date.now() + s * 1000).toISOStrin
 export async function contractWorkflow(input: ContractInput): Promise<ContractOutcome> {
   const p = new ContractProcess(input, Date.now());
   registerHandlers(p);
-  const outcome = await run(p);
+  const outcome = await run(p).catch((err: unknown) => endAfterFault(p, err));
   // Let handlers waiting on the final status (cancel, award) answer before the run closes.
   await wf.condition(wf.allHandlersFinished);
   return outcome;
 }
 
+// An activity that refused its data or kept failing past its retry bound ends the contract
+// FAILED with the reason and its escrow released, rather than leaving it stuck. (Anything
+// else is a bug in this code: it fails the workflow task, to be fixed and replayed.)
+async function endAfterFault(p: ContractProcess, err: unknown): Promise<ContractOutcome> {
+  if (!(err instanceof wf.ActivityFailure)) throw err;
+  const detail = `${err.activityType} failed: ${err.cause?.message ?? err.message}`;
+  if (!p.persisted) {
+    // Nothing was stored, so there is nothing to end: the creating request hears why.
+    p.creationFailure = err;
+    return { status: 'FAILED', failureReason: 'system_error', statusDetail: detail };
+  }
+  return finish(p, 'FAILED', 'system_error', detail);
+}
+
 async function run(p: ContractProcess): Promise<ContractOutcome> {
   const { input } = p;
   await db.persistContract(input, p.biddingDeadline);
+  p.persisted = true;
 
   // Bidding: until the deadline, closeBidding, a manual award or a cancel.
   await wf.condition(() => !p.biddingOpen || p.cancelRequested, msUntil(p.biddingDeadline));
@@ -156,8 +161,11 @@ async function serve(p: ContractProcess, chosen: Award): Promise<ContractOutcome
       }
     }
   }
-  await wf.condition(() => p.delivery !== null || p.cancelRequested, msUntil(p.deliveryDeadline));
-  await writesSettled(p);
+  // A delivery whose write was refused is taken back (see the deliver handler): wait on.
+  do {
+    await wf.condition(() => p.delivery !== null || p.cancelRequested, msUntil(p.deliveryDeadline));
+    await writesSettled(p);
+  } while (!p.delivery && !p.cancelRequested && Date.now() < Date.parse(p.deliveryDeadline));
   if (!p.delivery) {
     if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
     return { reason: 'delivery_missed', detail: 'the agent did not deliver before the deadline' };
@@ -167,13 +175,16 @@ async function serve(p: ContractProcess, chosen: Award): Promise<ContractOutcome
   wf.upsertSearchAttributes([{ key: HermesStatus, value: 'DELIVERED' }]);
 
   // Review: accept (1-5), reject (reason), or silence, which accepts.
-  const reviewed = await wf.condition(() => p.review !== null, msUntil(p.reviewDeadline!));
-  if (!reviewed) {
-    p.review = { decision: 'accepted', rating: null, comment: null, reason: null, automatic: true, reviewedAt: nowIso() };
-    await db.recordReview(input.contractId, p.delivery.attempt, p.review);
+  // A review whose write was refused is taken back (see reviewed()): wait on.
+  while (p.review === null) {
+    const reviewed = await wf.condition(() => p.review !== null, msUntil(p.reviewDeadline!));
+    if (!reviewed) {
+      p.review = { decision: 'accepted', rating: null, comment: null, reason: null, automatic: true, reviewedAt: nowIso() };
+      await db.recordReview(input.contractId, p.delivery.attempt, p.review);
+    }
+    await writesSettled(p);
   }
-  await writesSettled(p);
-  const review = p.review!;
+  const review = p.review;
   if (review.decision === 'rejected') return { reason: 'rejected', detail: review.reason, actualSeconds };
   // Settle: capture the escrow (unless already held on the platform), record the agent's
   // metric, then pay the owner's wallet less the fee atomically with SETTLED.
@@ -271,6 +282,8 @@ async function executeInSandbox(
     return 'delivered';
   } catch (err) {
     if (wf.isCancellation(err)) return 'cancelled';
+    // Our own write failing is no failure of the agent's.
+    if (err instanceof wf.ActivityFailure && err.activityType !== 'executeAgent') throw err;
     const cause = err instanceof wf.ActivityFailure && err.cause ? err.cause : err;
     if (cause instanceof wf.ApplicationFailure) p.execution = (cause.details?.[0] as ExecutionReport | undefined) ?? null;
     return { failure: cause instanceof Error ? cause.message : String(cause) };
@@ -434,10 +447,20 @@ function stepKey(step: string, round = 1): string {
   return `${wf.workflowInfo().workflowId}/${step}${round > 1 ? `-r${round}` : ''}`;
 }
 
-async function tracked<T>(p: ContractProcess, write: () => Promise<T>): Promise<T> {
+// An update handler's write. If Postgres refuses it, or it fails past its retry bound, the
+// handler's change is undone and its caller told — the contract goes on without it.
+async function tracked<T>(p: ContractProcess, what: string, write: () => Promise<T>, undo: () => void): Promise<T> {
   p.pendingWrites++;
   try {
     return await write();
+  } catch (err) {
+    if (!(err instanceof wf.ActivityFailure)) throw err;
+    undo();
+    const cause = err.cause;
+    if (cause instanceof wf.ApplicationFailure && cause.type === 'DATA_REJECTED') {
+      refuse('VALIDATION_ERROR', `the ${what} could not be stored: ${cause.message}`);
+    }
+    refuse('UNAVAILABLE', `the ${what} could not be stored right now; retry`);
   } finally {
     p.pendingWrites--;
   }
@@ -447,13 +470,23 @@ function registerHandlers(p: ContractProcess): void {
   const { contractId } = p.input;
 
   wf.setHandler(getState, () => p.view());
+  wf.setHandler(created, async () => {
+    await wf.condition(() => p.persisted || p.creationFailure !== null);
+    if (p.creationFailure) {
+      const cause = p.creationFailure.cause;
+      if (cause instanceof wf.ApplicationFailure && cause.type === 'DATA_REJECTED') refuse('VALIDATION_ERROR', `the contract could not be stored: ${cause.message}`);
+      refuse('UNAVAILABLE', 'the contract could not be stored right now; retry');
+    }
+    return p.view();
+  });
   wf.setHandler(paymentEvent, (signal) => void p.paymentSignals.push(signal));
 
   wf.setHandler(
     submitBid,
     async (req) => {
+      const previous = p.bids.get(req.agentId);
       const bid = p.applyBid(req, wf.uuid4(), nowIso());
-      await tracked(p, () => db.recordBid(contractId, bid));
+      await tracked(p, 'bid', () => db.recordBid(contractId, bid), () => p.undoBid(req.agentId, previous));
       return bid;
     },
     { validator: (req) => p.validateBid(req) },
@@ -493,7 +526,10 @@ function registerHandlers(p: ContractProcess): void {
       };
       p.delivery = delivery;
       p.reviewDeadline = secondsFromNow(p.input.reviewWindowSeconds);
-      await tracked(p, () => db.recordDelivery(contractId, delivery, p.reviewDeadline!));
+      await tracked(p, 'delivery', () => db.recordDelivery(contractId, delivery, p.reviewDeadline!), () => {
+        p.delivery = null;
+        p.reviewDeadline = null;
+      });
       return delivery;
     },
     { validator: (req) => p.validateDeliver(req) },
@@ -503,7 +539,7 @@ function registerHandlers(p: ContractProcess): void {
     accept,
     async (req) => {
       p.review = { decision: 'accepted', rating: req.rating, comment: req.comment ?? null, reason: null, automatic: false, reviewedAt: nowIso() };
-      await tracked(p, () => db.recordReview(contractId, p.delivery!.attempt, p.review!));
+      await tracked(p, 'review', () => db.recordReview(contractId, p.delivery!.attempt, p.review!), () => (p.review = null));
       return p.view();
     },
     { validator: (req) => p.validateAccept(req) },
@@ -513,7 +549,7 @@ function registerHandlers(p: ContractProcess): void {
     reject,
     async (req) => {
       p.review = { decision: 'rejected', rating: null, comment: null, reason: req.reason, automatic: false, reviewedAt: nowIso() };
-      await tracked(p, () => db.recordReview(contractId, p.delivery!.attempt, p.review!));
+      await tracked(p, 'review', () => db.recordReview(contractId, p.delivery!.attempt, p.review!), () => (p.review = null));
       return p.view();
     },
     { validator: (req) => p.validateReview(req) },

@@ -1,6 +1,7 @@
 import * as wf from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ExecutionPlan, ExecutionReport } from '../domain/execution';
+import { DB_WRITE } from './activity-options';
 import { sandboxActivities } from './sandbox-activities';
 
 // A direct task: run an agent's binary once on the owner's input, outside the market.
@@ -18,10 +19,7 @@ export interface TaskOutcome {
   failure: string | null;
 }
 
-const db = wf.proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+const db = wf.proxyActivities<Activities>(DB_WRITE);
 
 export async function taskWorkflow({ taskId, plan, input }: TaskInput): Promise<TaskOutcome> {
   const sandbox = sandboxActivities(plan);

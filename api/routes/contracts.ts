@@ -1,8 +1,9 @@
 import Router from '@koa/router';
+import { WithStartWorkflowOperation } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import type { ContractInput } from '../../domain/contract-types';
 import { HermesRewardCents, HermesStatus, HermesUserId } from '../../domain/search-attributes';
-import { accept, award, cancel, closeBidding, contractWorkflow, getState, reject } from '../../workflows/contract';
+import { accept, award, cancel, closeBidding, contractWorkflow, created, getState, reject } from '../../workflows/contract';
 import { currentUserId } from '../auth';
 import { findOwnedContract, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
@@ -40,24 +41,29 @@ export function contractsRouter(deps: ApiDeps): Router {
       maxReawards: body.max_reawards ?? config.MAX_REAWARDS,
     };
     const workflowId = workflowIdFor(contractId);
-    await temporal.workflow.start(contractWorkflow, {
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      workflowId,
-      args: [input],
-      typedSearchAttributes: [
-        { key: HermesStatus, value: 'BIDDING' },
-        { key: HermesUserId, value: userId },
-        { key: HermesRewardCents, value: input.rewardCents },
-      ],
-      staticSummary: `${(input.rewardCents / 100).toFixed(2)} ${input.currency.toUpperCase()}: ${input.intent.slice(0, 120)}`,
+    // Update-with-start: the `created` update answers once the workflow has written the row,
+    // so after this 201 every read, list and bid sees the contract — nobody polls for it.
+    const state = await temporal.workflow.executeUpdateWithStart(created, {
+      startWorkflowOperation: new WithStartWorkflowOperation(contractWorkflow, {
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        workflowId,
+        workflowIdConflictPolicy: 'FAIL',
+        args: [input],
+        typedSearchAttributes: [
+          { key: HermesStatus, value: 'BIDDING' },
+          { key: HermesUserId, value: userId },
+          { key: HermesRewardCents, value: input.rewardCents },
+        ],
+        staticSummary: `${(input.rewardCents / 100).toFixed(2)} ${input.currency.toUpperCase()}: ${input.intent.slice(0, 120)}`,
+      }),
     });
     ctx.status = 201;
     ctx.set('Location', `/api/v1/contracts/${contractId}`);
     ctx.body = {
       id: contractId,
       workflow_id: workflowId,
-      status: 'BIDDING',
-      bidding_deadline: new Date(Date.now() + input.biddingWindowSeconds * 1000).toISOString(),
+      status: state.status,
+      bidding_deadline: state.biddingDeadline,
       reward_cents: input.rewardCents,
       currency: input.currency,
       award_mode: input.awardMode,
