@@ -2,7 +2,7 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import type { Knex } from 'knex';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { executionFailureType, type ExecuteAgentRequest, type ExecutionReport } from '../domain/execution';
+import { executionFailureType, exactText, outputText, type ExecuteAgentRequest, type ExecutionReport } from '../domain/execution';
 import type { TaskOutcome } from '../domain/statuses';
 import { BinaryHashMismatch, sha256Hex, type BinaryStore } from '../lib/binary-store';
 import type { Config } from '../lib/config';
@@ -21,8 +21,19 @@ export interface SandboxActivityDeps {
 
 const HEARTBEAT_MS = 2_000;
 
-// Postgres text cannot hold NUL; a guest may print anything.
-const asText = (b: Buffer) => b.toString('utf8').replace(/\0/g, '\uFFFD');
+/** What a run produced, before it is recorded: the guest's output as the exact bytes. */
+interface RunRecord extends Pick<ExecutionReport, 'outcome' | 'exitCode' | 'durationMs' | 'fuelConsumed' | 'message'> {
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+const NO_OUTPUT = Buffer.alloc(0);
+
+/** The report's text for output bytes, and whether it is exactly those bytes. */
+function reportText(bytes: Buffer) {
+  const exact = exactText(bytes);
+  return { text: exact ?? outputText(bytes), exact: exact !== null };
+}
 
 // Runs on the sandbox task queue (workers/sandbox.ts). Infrastructure faults (S3, Postgres)
 // throw ordinary errors and are retried; anything the guest did is deterministic and fails
@@ -52,7 +63,10 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, event
     return bytes;
   }
 
-  async function record(req: ExecuteAgentRequest, attempt: number, row: Omit<ExecutionReport, 'taskResultId' | 'attempt'>) {
+  // task_results keeps the guest's bytes exactly (bytea; Postgres derives their SHA-256 and
+  // length). The report for the workflow carries text it can store and parse, plus that hash
+  // and length and whether the text is exact.
+  async function record(req: ExecuteAgentRequest, attempt: number, row: RunRecord): Promise<ExecutionReport> {
     const [inserted] = await knex('task_results')
       .insert({
         agent_id: req.agentId,
@@ -69,16 +83,34 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, event
       })
       .onConflict(knex.raw('(contract_id, task_id, attempt)'))
       .merge()
-      .returning('id');
-    return { ...row, taskResultId: inserted.id as string, attempt };
+      .returning(['id', 'stdout_sha256', 'stdout_bytes', 'stderr_sha256', 'stderr_bytes']);
+    const stdout = reportText(row.stdout);
+    const stderr = reportText(row.stderr);
+    return {
+      taskResultId: inserted.id as string,
+      attempt,
+      outcome: row.outcome,
+      exitCode: row.exitCode,
+      stdout: stdout.text,
+      stderr: stderr.text,
+      stdoutSha256: inserted.stdout_sha256 as string,
+      stdoutBytes: inserted.stdout_bytes as number,
+      stdoutExact: stdout.exact,
+      stderrSha256: inserted.stderr_sha256 as string,
+      stderrBytes: inserted.stderr_bytes as number,
+      stderrExact: stderr.exact,
+      durationMs: row.durationMs,
+      fuelConsumed: row.fuelConsumed,
+      message: row.message,
+    };
   }
 
   async function refuseBinary(req: ExecuteAgentRequest, attempt: number, type: string, message: string): Promise<never> {
     await record(req, attempt, {
       outcome: 'error',
       exitCode: null,
-      stdout: '',
-      stderr: '',
+      stdout: NO_OUTPUT,
+      stderr: NO_OUTPUT,
       durationMs: 0,
       fuelConsumed: 0,
       message,
@@ -126,8 +158,8 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, event
         const report = await record(req, attempt, {
           outcome: result.outcome as TaskOutcome,
           exitCode: result.exitCode,
-          stdout: asText(result.stdout),
-          stderr: asText(result.stderr),
+          stdout: result.stdout,
+          stderr: result.stderr,
           durationMs: result.durationMs,
           fuelConsumed: result.fuelConsumed,
           message: result.message,

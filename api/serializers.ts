@@ -1,5 +1,6 @@
 import type { Agent, AgentBinary, Bid, Contract, Delivery, Task, TaskResult } from '../db/models';
 import type { BidView } from '../domain/contract-types';
+import { exactText } from '../domain/execution';
 
 // Database rows → API JSON (snake_case). Secrets and internals never leave here.
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
@@ -43,13 +44,29 @@ export function taskJson(t: Task) {
   };
 }
 
+// A guest's output exactly as written: the text when the bytes are valid UTF-8 without NUL
+// (JSON carries that unchanged), else the bytes in base64. Never altered, never truncated.
+function outputJson(bytes: Buffer | null): { text: string | null; encoding: 'utf8' | 'base64' | null } {
+  if (bytes === null) return { text: null, encoding: null };
+  const text = exactText(bytes);
+  return text === null ? { text: bytes.toString('base64'), encoding: 'base64' } : { text, encoding: 'utf8' };
+}
+
 export function taskResultJson(r: TaskResult) {
+  const stdout = outputJson(r.stdout);
+  const stderr = outputJson(r.stderr);
   return {
     attempt: r.attempt,
     outcome: r.outcome,
     exit_code: r.exit_code,
-    stdout: r.stdout,
-    stderr: r.stderr,
+    stdout: stdout.text,
+    stdout_encoding: stdout.encoding,
+    stdout_sha256: r.stdout_sha256,
+    stdout_bytes: r.stdout_bytes,
+    stderr: stderr.text,
+    stderr_encoding: stderr.encoding,
+    stderr_sha256: r.stderr_sha256,
+    stderr_bytes: r.stderr_bytes,
     duration_ms: r.duration_ms,
     fuel: r.fuel_consumed,
     error: r.error,

@@ -26,11 +26,50 @@ export interface ExecutionReport {
   attempt: number;
   outcome: TaskOutcome;
   exitCode: number | null;
+  /**
+   * The guest's stdout as text that can be stored and parsed: exact when `stdoutExact`, else
+   * with NUL and invalid UTF-8 replaced by U+FFFD (`outputText`). The exact bytes are in the
+   * task_results row (`taskResultId`), which the API serves byte for byte.
+   */
   stdout: string;
+  /** The same for stderr. */
   stderr: string;
+  // The exact output, described: SHA-256 (hex) and length of the bytes the guest wrote, and
+  // whether the text above is those bytes. Absent in reports recorded before outputs were
+  // stored byte-exact (a replayed history may hold one).
+  stdoutSha256?: string;
+  stdoutBytes?: number;
+  stdoutExact?: boolean;
+  stderrSha256?: string;
+  stderrBytes?: number;
+  stderrExact?: boolean;
   durationMs: number;
   fuelConsumed: number;
   message: string | null;
+}
+
+/**
+ * Output bytes as text when the text is exactly those bytes: valid UTF-8 (so no lone
+ * surrogates) without NUL, which Postgres text and JSON both carry unchanged; else null.
+ * A leading byte-order mark is kept, not swallowed.
+ */
+export function exactText(bytes: Uint8Array): string | null {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+  return text.includes('\u0000') ? null : text;
+}
+
+/**
+ * Output bytes as text that can always be stored and parsed, for the workflow: the exact text
+ * when there is one, else invalid UTF-8 and NUL each become U+FFFD. Lossy by design; the exact
+ * bytes are kept elsewhere (task_results).
+ */
+export function outputText(bytes: Uint8Array): string {
+  return exactText(bytes) ?? new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes).replace(/\u0000/g, '\uFFFD');
 }
 
 /** Failure types of executeAgent that a retry cannot fix: the same input fails the same way. */

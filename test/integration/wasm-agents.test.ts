@@ -231,6 +231,55 @@ describe('direct tasks', () => {
   });
 });
 
+// What fixture('binary-output') writes: stdout is not text (NUL, invalid UTF-8), stderr is
+// UTF-8 text that starts with a byte-order mark.
+const BINARY_STDOUT = Buffer.from([0x61, 0x00, 0x62, 0xff, 0xfe]);
+const BOM_STDERR = Buffer.from('\uFEFFwarn: café\n', 'utf8');
+
+describe('agent output', () => {
+  it('is returned byte for byte: UTF-8 text as it is, anything else in base64, with hash and length', async () => {
+    const user = await registerUser(api);
+    const { agent } = await uploaded(user.token, fixture('binary-output'), { name: 'binary writer' });
+    const result = await runTask(user.token, agent.id, {});
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      outcome: 'ok',
+      exit_code: 0,
+      stdout_encoding: 'base64',
+      stdout_sha256: sha256Hex(BINARY_STDOUT),
+      stdout_bytes: 5,
+      stderr: '\uFEFFwarn: café\n',
+      stderr_encoding: 'utf8',
+      stderr_sha256: sha256Hex(BOM_STDERR),
+      stderr_bytes: 15,
+    });
+    expect(Buffer.from(result.stdout, 'base64')).toEqual(BINARY_STDOUT);
+    expect(result.stdout).toBe('YQBi//4=');
+    expect(result.attempts).toEqual([expect.objectContaining({ stdout: result.stdout, stdout_encoding: 'base64', stderr: result.stderr, stderr_encoding: 'utf8' })]);
+    // The row holds the exact bytes too.
+    const row = await platform.deps.knex('task_results').where({ task_id: result.task_id }).first();
+    expect(row).toMatchObject({ stdout: BINARY_STDOUT, stderr: BOM_STDERR, stdout_bytes: 5, stdout_sha256: sha256Hex(BINARY_STDOUT) });
+  });
+
+  it('of a text agent stays UTF-8 text', async () => {
+    const user = await registerUser(api);
+    const { agent } = await uploaded(user.token, exampleAgent('json-transform'), { name: 'text writer' });
+    const result = await runTask(user.token, agent.id, { context: { data: { é: '✓', a: 1 }, sort_keys: true } });
+    const text = '{"a":1,"é":"✓"}\n';
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      stdout: text,
+      stdout_encoding: 'utf8',
+      stdout_sha256: sha256Hex(Buffer.from(text)),
+      stdout_bytes: Buffer.byteLength(text),
+      stderr: '',
+      stderr_encoding: 'utf8',
+      stderr_sha256: sha256Hex(Buffer.alloc(0)),
+      stderr_bytes: 0,
+    });
+  });
+});
+
 describe('a contract won by a WASM agent', () => {
   async function contractFor(wasm: Buffer, context: Record<string, unknown>) {
     const user = await registerUser(api);
@@ -262,6 +311,29 @@ describe('a contract won by a WASM agent', () => {
     expect(metric.fuel_consumed).toBeGreaterThan(0);
     expect(metric.execution_ms).not.toBeNull();
     expect(await platform.deps.knex('payments').where({ contract_id: id })).toEqual([expect.objectContaining({ status: 'captured' })]);
+  });
+
+  it('that writes bytes that are not text delivers their sanitised text and settles; the executions keep the bytes', async () => {
+    const { user, id } = await contractFor(fixture('binary-output'), { text: 'anything' });
+    const delivered = await waitForContract(api, user.token, id, 'DELIVERED');
+    expect(delivered.deliveries).toEqual([expect.objectContaining({ source: 'sandbox', output: 'a\uFFFDb\uFFFD\uFFFD' })]);
+    expect(delivered.executions).toEqual([
+      expect.objectContaining({ outcome: 'ok', stdout: BINARY_STDOUT.toString('base64'), stdout_encoding: 'base64', stdout_bytes: 5, stdout_sha256: sha256Hex(BINARY_STDOUT) }),
+    ]);
+    // The workflow's report says the text is not exact, and which bytes it stands for.
+    const state = await api('GET', `/api/v1/contracts/${id}/state`, { token: user.token });
+    expect(state.body.execution).toMatchObject({
+      stdout: 'a\uFFFDb\uFFFD\uFFFD',
+      stdoutExact: false,
+      stdoutSha256: sha256Hex(BINARY_STDOUT),
+      stdoutBytes: 5,
+      stderr: '\uFEFFwarn: café\n',
+      stderrExact: true,
+      stderrBytes: 15,
+    });
+    expect((await api('POST', `/api/v1/contracts/${id}/accept`, { token: user.token, body: { rating: 4 } })).status).toBe(200);
+    const settled = await waitForContract(api, user.token, id, 'SETTLED');
+    expect(settled.deliveries[0].output).toBe('a\uFFFDb\uFFFD\uFFFD');
   });
 
   it('a cancel during the run stops the guest, voids the escrow and records the cancelled run', async () => {
