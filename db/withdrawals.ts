@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { allocateWithdrawal, withdrawalMovement } from '../domain/ledger';
+import { requestHash } from '../lib/request-hash';
 import { postLedger } from './ledger';
 
 export class WithdrawalRefused extends Error {
@@ -15,16 +16,24 @@ export class WithdrawalRefused extends Error {
  * Reserves a withdrawal: in one transaction, with the owner's wallet row locked (so
  * concurrent withdrawals queue here and cannot overdraw), checks the balance, debits the
  * wallet in the ledger, and splits the amount over the contracts it was earned on, oldest
- * first, one future Connect transfer each. The same idempotency key returns the first result.
+ * first, one future Connect transfer each.
+ *
+ * The same idempotency key returns the first withdrawal (created: false) with the hash of the
+ * request that created it, whatever the balance is now; the caller compares that hash with its
+ * own (api/idempotency.ts). The wallet lock is taken before the key is looked up, so two
+ * requests with one key queue on it and the second sees the first's row; a refused request
+ * stores nothing, so its key stays free. The unique (user_id, idempotency_key) is the backstop.
+ * requestHash defaults to the hash of the request body POST /wallet/withdrawals would send.
  */
 export async function reserveWithdrawal(
   knex: Knex,
-  req: { userId: string; amountCents: number; idempotencyKey: string },
-): Promise<{ withdrawalId: string; created: boolean }> {
+  req: { userId: string; amountCents: number; idempotencyKey: string; requestHash?: string },
+): Promise<{ withdrawalId: string; created: boolean; requestHash: string }> {
+  const hash = req.requestHash ?? requestHash({ amount_cents: req.amountCents });
   return knex.transaction(async (trx) => {
     const wallet = await trx('agent_wallets').where({ user_id: req.userId }).forUpdate().first();
-    const existing = await trx('withdrawals').where({ user_id: req.userId, idempotency_key: req.idempotencyKey }).first('id');
-    if (existing) return { withdrawalId: existing.id, created: false };
+    const existing = await trx('withdrawals').where({ user_id: req.userId, idempotency_key: req.idempotencyKey }).first('id', 'request_hash');
+    if (existing) return { withdrawalId: existing.id, created: false, requestHash: existing.request_hash };
     if (!wallet?.stripe_account_id) throw new WithdrawalRefused('PAYOUT_ACCOUNT_REQUIRED', 'set up a payout account first (POST /wallet/payout-account)');
     const balance = Number(wallet.balance_cents);
     if (req.amountCents > balance) {
@@ -63,6 +72,7 @@ export async function reserveWithdrawal(
         amount_cents: req.amountCents,
         currency: wallet.currency.trim(),
         idempotency_key: req.idempotencyKey,
+        request_hash: hash,
         stripe_account_id: wallet.stripe_account_id,
       })
       .returning('id');
@@ -77,6 +87,6 @@ export async function reserveWithdrawal(
       withdrawalId: withdrawal.id,
       lines: withdrawalMovement(req.userId, req.amountCents),
     });
-    return { withdrawalId: withdrawal.id, created: true };
+    return { withdrawalId: withdrawal.id, created: true, requestHash: hash };
   });
 }

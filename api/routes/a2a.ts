@@ -6,6 +6,7 @@ import { currentAgent } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
 import { afterCursor, pageOf } from '../pagination';
+import { agentInvolvedIn, referenceNotFound } from '../references';
 import { parse, uuid } from '../validate';
 
 const startConversation = z.strictObject({
@@ -64,9 +65,13 @@ export function a2aRouter({ knex, auth, events }: ApiDeps): Router {
     const body = parse(startConversation, ctx.request.body);
     if (body.agent_id === me.id) throw new HttpError('VALIDATION_ERROR', 'agent_id: cannot converse with yourself', [{ field: 'agent_id' }]);
     const other = await knex('agents').where({ id: body.agent_id }).whereNull('deleted_at').first('id');
-    if (!other) throw new HttpError('NOT_FOUND', 'agent not found', [{ field: 'agent_id' }]);
-    if (body.contract_id && !(await knex('contracts').where({ id: body.contract_id }).first('id'))) {
-      throw new HttpError('NOT_FOUND', 'contract not found', [{ field: 'contract_id' }]);
+    if (!other) throw referenceNotFound('agent', 'agent_id');
+    // A conversation about a contract: the caller must take part in it (a bid, or the award);
+    // any other contract id, existing or not, is the same 404. The other agent need not: asking
+    // a specialist, or a bidder talking to another about the work, is what A2A is for, and the
+    // conversation shows it only the id, never the contract (which it cannot read).
+    if (body.contract_id && !(await agentInvolvedIn(knex, body.contract_id, me.id))) {
+      throw referenceNotFound('contract', 'contract_id');
     }
     const [c] = await knex('a2a_conversations')
       .insert({ initiator_agent_id: me.id, responder_agent_id: body.agent_id, contract_id: body.contract_id ?? null, subject: body.subject ?? null })

@@ -5,6 +5,7 @@ import { currentAgent } from '../auth';
 import { findContract } from '../contracts-store';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
+import { agentInvolvedIn, naming, referenceNotFound } from '../references';
 import { acceptedBidJson, openContractJson } from '../serializers';
 import { parse } from '../validate';
 import { bidBody, deliverBody } from './contract-schemas';
@@ -13,7 +14,7 @@ const openQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100
 
 // The agents' side of the market: find open work, bid, deliver. Authenticated by X-API-Key.
 export function meshRouter(deps: ApiDeps): Router {
-  const { models, temporal, auth } = deps;
+  const { models, knex, temporal, auth } = deps;
   const r = new Router({ prefix: '/mesh' });
   r.use(auth.requireAgent);
 
@@ -31,10 +32,12 @@ export function meshRouter(deps: ApiDeps): Router {
     ctx.body = { data: rows.map(openContractJson) };
   });
 
+  // Any agent may bid on any contract: the market is open, and capability, price and the
+  // bidding window give their own answers; only a contract that does not exist is a 404.
   r.post('/bid', async (ctx) => {
     const body = parse(bidBody, ctx.request.body);
     const agent = currentAgent(ctx);
-    const contract = await findContract(deps, body.contract_id);
+    const contract = await naming('contract', 'contract_id', findContract(deps, body.contract_id));
     const missing = contract.required_capabilities.filter((c) => !agent.capabilities.includes(c));
     if (missing.length) throw new HttpError('CAPABILITY_MISMATCH', `agent lacks required capabilities: ${missing.join(', ')}`);
     const bid = await temporal.workflow.getHandle(contract.workflow_id).executeUpdate(submitBid, {
@@ -53,11 +56,16 @@ export function meshRouter(deps: ApiDeps): Router {
     ctx.body = { status: 'accepted', bid: acceptedBidJson(contract.id, bid) };
   });
 
+  // Only the awarded agent delivers. A bidder that lost is told so (403); an agent that never
+  // took part gets the 404 of a contract that does not exist.
   r.post('/deliver', async (ctx) => {
     const body = parse(deliverBody, ctx.request.body);
     const agent = currentAgent(ctx);
-    const contract = await findContract(deps, body.contract_id);
-    if (contract.awarded_agent_id !== agent.id) throw new HttpError('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
+    const contract = await naming('contract', 'contract_id', findContract(deps, body.contract_id));
+    if (contract.awarded_agent_id !== agent.id) {
+      if (!(await agentInvolvedIn(knex, contract.id, agent.id))) throw referenceNotFound('contract', 'contract_id');
+      throw new HttpError('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
+    }
     const d = await temporal.workflow.getHandle(contract.workflow_id).executeUpdate(deliver, {
       args: [{ agentId: agent.id, output: body.output }],
     });

@@ -8,10 +8,21 @@ import { HttpError } from '../errors';
 import { afterCursor, pageOf } from '../pagination';
 import { parse } from '../validate';
 
+// Stripe documents that the object ids it generates never exceed 255 characters.
+const STRIPE_ID_MAX = 255;
+
 const addMethod = z.strictObject({
-  payment_method: z.string().trim().regex(/^pm_[A-Za-z0-9_]+$/, 'a Stripe PaymentMethod id (pm_…)'),
+  payment_method: z.string().trim().max(STRIPE_ID_MAX).regex(/^pm_[A-Za-z0-9_]+$/, 'a Stripe PaymentMethod id (pm_…)'),
   make_default: z.boolean().default(true),
 });
+
+// Stripe's test-mode shortcuts (pm_card_visa, pm_card_chargeDeclined, …) are not objects
+// anyone owns: each attach makes a new PaymentMethod. Ids Stripe issues are pm_ and random
+// letters and digits, so never one of these.
+const isTestShortcut = (id: string) => id.startsWith('pm_card_');
+
+// The same 404 for a PaymentMethod that does not exist and one that is someone else's.
+const methodNotFound = () => new HttpError('NOT_FOUND', 'payment method not found', [{ field: 'payment_method' }]);
 
 const historyQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(50),
@@ -35,10 +46,19 @@ export function paymentsRouter({ knex, stripe, auth }: ApiDeps): Router {
     created_at: iso(m.created_at),
   });
 
-  // Attach a PaymentMethod (created client-side with Stripe.js) to the user's customer.
+  // Attach a PaymentMethod (created client-side with Stripe.js) to the user's customer. One
+  // that another user saved here is theirs: 404, as for one Stripe does not know, and Stripe
+  // is not asked to move it.
   r.post('/methods', async (ctx) => {
     const userId = currentUserId(ctx);
     const body = parse(addMethod, ctx.request.body);
+    if (!isTestShortcut(body.payment_method)) {
+      const foreign = await knex('payment_methods')
+        .where({ stripe_payment_method_id: body.payment_method })
+        .whereNot({ user_id: userId })
+        .first('id');
+      if (foreign) throw methodNotFound();
+    }
     const customer = await ensureCustomer(knex, stripe, userId);
     let pm: Stripe.PaymentMethod;
     try {
@@ -49,6 +69,7 @@ export function paymentsRouter({ knex, stripe, auth }: ApiDeps): Router {
     } catch (err) {
       if (err instanceof Stripe.errors.StripeCardError) throw new HttpError('PAYMENT_DECLINED', err.message, [{ field: 'payment_method' }]);
       if (err instanceof Stripe.errors.StripeInvalidRequestError) {
+        if (err.code === 'resource_missing') throw methodNotFound();
         throw new HttpError('VALIDATION_ERROR', `payment_method: ${err.message}`, [{ field: 'payment_method' }]);
       }
       throw err;

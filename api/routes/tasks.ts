@@ -6,6 +6,7 @@ import { taskWorkflow } from '../../workflows/task';
 import { currentUserId } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
+import { referenceNotFound } from '../references';
 import { taskJson, taskResultJson } from '../serializers';
 import { parse, uuid } from '../validate';
 
@@ -31,16 +32,20 @@ export function tasksRouter({ knex, models, temporal, auth, config }: ApiDeps): 
     return task;
   }
 
+  // Any user may run any active agent (the marketplace is public). An agent that is deleted,
+  // or inactive/suspended and not the caller's, is a 404 naming agent_id, the same as an id
+  // that does not exist; the owner of an inactive agent is told why (403 AGENT_INACTIVE).
   r.post('/', async (ctx) => {
     const body = parse(createTask, ctx.request.body);
+    const userId = currentUserId(ctx);
     const agent = await models.Agent.query().findById(body.agent_id).whereNull('deleted_at');
-    if (!agent) throw new HttpError('NOT_FOUND', 'agent not found', [{ field: 'agent_id' }]);
+    if (!agent || (agent.status !== 'active' && agent.owner_id !== userId)) throw referenceNotFound('agent', 'agent_id');
     if (agent.status !== 'active') throw new HttpError('AGENT_INACTIVE', `agent is ${agent.status}`, [{ field: 'agent_id' }]);
     if (!agent.binary_hash) {
       throw new HttpError('NO_BINARY', 'this agent has no WASM binary to run; upload one first', [{ field: 'agent_id' }]);
     }
     const task = await models.Task.query().insertAndFetch({
-      owner_id: currentUserId(ctx),
+      owner_id: userId,
       agent_id: agent.id,
       input: JSON.stringify(body.input) as unknown,
       ...(body.timeout_seconds && { timeout_seconds: body.timeout_seconds }),

@@ -6,6 +6,7 @@ import { withdrawalWorkflow } from '../../workflows/withdrawal';
 import { currentUserId } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
+import { REPLAYED_HEADER, assertSameRequest, requestHash } from '../idempotency';
 import { afterCursor, pageOf } from '../pagination';
 import { cents, parse, uuid } from '../validate';
 
@@ -99,8 +100,11 @@ export function walletRouter({ knex, stripe, temporal, auth, config }: ApiDeps):
     ctx.body = { payout_account: stored.stripe_account_id };
   });
 
-  // Withdraw to the payout account. Send an Idempotency-Key header: a retry with the same key
-  // returns the same withdrawal instead of paying twice.
+  // Withdraw to the payout account. Send an Idempotency-Key header (Stripe's rule): a retry
+  // with the same key and the same body answers as the first did (202, the same withdrawal as
+  // it is now, Idempotent-Replayed: true) instead of paying twice; the same key with a
+  // different body is a 422 IDEMPOTENCY_KEY_REUSED and creates nothing. A refused request
+  // (400/409) stores nothing, so its key can be used again.
   r.post('/withdrawals', async (ctx) => {
     const userId = currentUserId(ctx);
     const key = idempotencyKey.safeParse(ctx.get('Idempotency-Key'));
@@ -108,13 +112,15 @@ export function walletRouter({ knex, stripe, temporal, auth, config }: ApiDeps):
       throw new HttpError('VALIDATION_ERROR', 'Idempotency-Key: send a unique key (8-200 characters) per withdrawal', [{ field: 'Idempotency-Key' }]);
     }
     const body = parse(withdrawBody, ctx.request.body);
+    const hash = requestHash(body);
     let reserved;
     try {
-      reserved = await reserveWithdrawal(knex, { userId, amountCents: body.amount_cents, idempotencyKey: key.data });
+      reserved = await reserveWithdrawal(knex, { userId, amountCents: body.amount_cents, idempotencyKey: key.data, requestHash: hash });
     } catch (err) {
       if (err instanceof WithdrawalRefused) throw new HttpError(err.code, err.message, [{ field: 'amount_cents' }]);
       throw err;
     }
+    if (!reserved.created) assertSameRequest(reserved.requestHash, hash);
     await temporal.workflow
       .start(withdrawalWorkflow, {
         taskQueue: config.TEMPORAL_TASK_QUEUE,
@@ -125,7 +131,8 @@ export function walletRouter({ knex, stripe, temporal, auth, config }: ApiDeps):
       .catch((err: Error) => {
         if (err.name !== 'WorkflowExecutionAlreadyStartedError') throw err;
       });
-    ctx.status = reserved.created ? 202 : 200;
+    ctx.status = 202;
+    if (!reserved.created) ctx.set(REPLAYED_HEADER, 'true');
     ctx.body = await withdrawalJson(reserved.withdrawalId);
   });
 
