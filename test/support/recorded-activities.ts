@@ -18,6 +18,11 @@ export interface Recorder {
   reputations: Record<string, number>;
   /** What planExecution answers: null means the awarded agent has no binary. */
   executionPlan: ExecutionPlan | null;
+  /**
+   * Makes a call fail: 'data' as Postgres refusing the data (non-retryable DATA_REJECTED),
+   * 'fault' as an outage that outlasts every retry.
+   */
+  failWith: (name: keyof Activities, args: unknown[]) => 'data' | 'fault' | null;
 }
 
 export function recordedActivities(): { activities: Activities; recorder: Recorder } {
@@ -30,6 +35,7 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     heldCents: 0,
     reputations: {},
     executionPlan: null,
+    failWith: () => null,
   };
   const record = (name: keyof Activities, args: unknown[]) => recorder.calls.push({ name, args });
   const payment = (status: PaymentView['status'], amountCents: number): PaymentView => ({
@@ -70,5 +76,16 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     async markTaskRunning(...args) { record('markTaskRunning', args); },
     async finishTask(...args) { record('finishTask', args); },
   };
-  return { activities, recorder };
+  const failing = Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      async (...args: unknown[]) => {
+        const failure = recorder.failWith(name as keyof Activities, args);
+        if (failure === 'data') throw ApplicationFailure.nonRetryable('invalid byte sequence for encoding "UTF8": 0x00', 'DATA_REJECTED');
+        if (failure === 'fault') throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+        return (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+      },
+    ]),
+  ) as Activities;
+  return { activities: failing, recorder };
 }

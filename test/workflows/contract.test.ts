@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractInput } from '../../domain/contract-types';
-import { accept, award, cancel, closeBidding, contractWorkflow, deliver, reject, submitBid } from '../../workflows/contract';
+import { accept, award, cancel, closeBidding, contractWorkflow, deliver, getState, reject, submitBid } from '../../workflows/contract';
 import { bid, contractInput } from '../support/builders';
 import { useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
 
@@ -192,5 +192,59 @@ describe('contract workflow', () => {
     const ignored = await start({ awardMode: 'manual' });
     await ignored.handle.executeUpdate(submitBid, { args: [bid()] });
     expect(await ignored.handle.result()).toMatchObject({ status: 'EXPIRED', statusDetail: 'the owner did not award a bid in time' });
+  });
+});
+
+describe('writes that fail', () => {
+  const contractOf = (args: unknown[]) => JSON.stringify(args);
+
+  it('refuses a bid, a delivery and a review Postgres will not store, takes each back, and settles', async () => {
+    const { input, handle } = await start();
+    const poisoned = new Set<string>();
+    t.recorder.failWith = (name, args) => (poisoned.has(name) && contractOf(args).includes(input.contractId) ? 'data' : null);
+    try {
+      poisoned.add('recordBid');
+      const first = bid({ priceCents: 3_000 });
+      expect((await failureOf(handle.executeUpdate(submitBid, { args: [first] }))).type).toBe('VALIDATION_ERROR');
+      expect((await handle.query(getState)).bids).toEqual([]);
+      poisoned.delete('recordBid');
+      // The refused bid left nothing behind: the same agent bids afresh (no DUPLICATE_BID).
+      await handle.executeUpdate(submitBid, { args: [first] });
+      await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+      await waitForStatus(handle, 'IN_PROGRESS');
+
+      poisoned.add('recordDelivery');
+      expect((await failureOf(handle.executeUpdate(deliver, { args: [{ agentId: first.agentId, output: 'x' }] }))).type).toBe('VALIDATION_ERROR');
+      expect((await handle.query(getState)).delivery).toBeNull();
+      poisoned.delete('recordDelivery');
+      await handle.executeUpdate(deliver, { args: [{ agentId: first.agentId, output: 'done' }] });
+      await waitForStatus(handle, 'DELIVERED');
+
+      poisoned.add('recordReview');
+      expect((await failureOf(handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 4 }] }))).type).toBe('VALIDATION_ERROR');
+      expect((await handle.query(getState)).review).toBeNull();
+      poisoned.delete('recordReview');
+      await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 4 }] });
+      expect(await handle.result()).toMatchObject({ status: 'SETTLED' });
+    } finally {
+      t.recorder.failWith = () => null;
+    }
+  });
+
+  it('ends FAILED/system_error and voids the escrow when a step keeps failing past its retry bound', async () => {
+    const { input, handle } = await start();
+    t.recorder.failWith = (name, args) => (name === 'setContractStatus' && args[0] === input.contractId && args[1] === 'IN_PROGRESS' ? 'fault' : null);
+    try {
+      await handle.executeUpdate(submitBid, { args: [bid({ priceCents: 2_500 })] });
+      await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+      const outcome = await handle.result();
+      expect(outcome).toMatchObject({ status: 'FAILED', failureReason: 'system_error' });
+      expect(outcome.statusDetail).toMatch(/setContractStatus/);
+      expect(callsFor('voidEscrow', input.contractId)).toHaveLength(1);
+      // No agent is blamed for Hermes' own fault.
+      expect(callsFor('recordAgentMetric', input.contractId)).toHaveLength(0);
+    } finally {
+      t.recorder.failWith = () => null;
+    }
   });
 });
