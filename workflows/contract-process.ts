@@ -121,10 +121,16 @@ export class ContractProcess {
     return bid;
   }
 
-  /** Takes back a bid whose write was refused: the agent's earlier bid, if any, stands. */
-  undoBid(agentId: string, previous: BidView | undefined): void {
-    if (previous) this.bids.set(agentId, previous);
-    else this.bids.delete(agentId);
+  /**
+   * Takes back a bid whose write failed: the agent's earlier bid, if any, stands. A newer bid
+   * of the same agent that came meanwhile is left alone, and a manual award of the taken-back
+   * bid is withdrawn (the owner may award again within the window).
+   */
+  undoBid(bid: BidView, previous: BidView | undefined): void {
+    if (this.bids.get(bid.agentId) !== bid) return;
+    if (previous) this.bids.set(bid.agentId, previous);
+    else this.bids.delete(bid.agentId);
+    if (this.manualAwardBidId === bid.bidId && !previous) this.manualAwardBidId = null;
   }
 
   validateCloseBidding(caller: Caller): void {

@@ -65,14 +65,21 @@ export async function contractWorkflow(input: ContractInput): Promise<ContractOu
 // else is a bug in this code: it fails the workflow task, to be fixed and replayed.)
 async function endAfterFault(p: ContractProcess, err: unknown): Promise<ContractOutcome> {
   if (!(err instanceof wf.ActivityFailure)) throw err;
+  // Once settlement began, or the contract already chose its end, releasing money here could
+  // pay twice: the workflow fails instead, where operators see it (an unused hold lapses).
+  if (p.settling || p.isTerminal) throw err;
   const detail = `${err.activityType} failed: ${err.cause?.message ?? err.message}`;
   if (!p.persisted) {
-    // Nothing was stored, so there is nothing to end: the creating request hears why.
+    // The creating request hears why. A row written before a later step of the same
+    // activity failed is marked too, so nothing is left open.
     p.creationFailure = err;
+    if (!isDataRejected(err)) await db.setContractStatus(p.input.contractId, 'FAILED', { failureReason: 'system_error', statusDetail: detail, closedAt: nowIso() });
     return { status: 'FAILED', failureReason: 'system_error', statusDetail: detail };
   }
   return finish(p, 'FAILED', 'system_error', detail);
 }
+
+const isDataRejected = (err: wf.ActivityFailure) => err.cause instanceof wf.ApplicationFailure && err.cause.type === 'DATA_REJECTED';
 
 async function run(p: ContractProcess): Promise<ContractOutcome> {
   const { input } = p;
@@ -283,7 +290,7 @@ async function executeInSandbox(
   } catch (err) {
     if (wf.isCancellation(err)) return 'cancelled';
     // Our own write failing is no failure of the agent's.
-    if (err instanceof wf.ActivityFailure && err.activityType !== 'executeAgent') throw err;
+    if (err instanceof wf.ActivityFailure && (err.activityType !== 'executeAgent' || isDataRejected(err))) throw err;
     const cause = err instanceof wf.ActivityFailure && err.cause ? err.cause : err;
     if (cause instanceof wf.ApplicationFailure) p.execution = (cause.details?.[0] as ExecutionReport | undefined) ?? null;
     return { failure: cause instanceof Error ? cause.message : String(cause) };
@@ -326,7 +333,9 @@ function keepFundsPastTheHold(p: ContractProcess): void {
   if (!captureBy) return;
   void (async () => {
     const ended = await wf.condition(() => p.isTerminal || p.payment?.status !== 'authorized' || p.settling, msUntil(captureBy));
-    if (!ended) await serialPayments(p, () => captureIfHeld(p));
+    // A capture that gives up must not fail the workflow task from this detached branch:
+    // the hold stays, and settlement or release deals with it on the main path.
+    if (!ended) await serialPayments(p, () => captureIfHeld(p)).catch(() => undefined);
   })();
 }
 
@@ -376,7 +385,11 @@ async function chooseAward(p: ContractProcess): Promise<Award | null> {
     p.statusDetail = 'the owner did not award a bid in time';
     return null;
   }
-  const bid = bids.find((b) => b.bidId === p.manualAwardBidId)!;
+  const bid = bids.find((b) => b.bidId === p.manualAwardBidId);
+  if (!bid) {
+    p.statusDetail = 'the awarded bid could not be stored';
+    return null;
+  }
   return awardOf(bid, 'manual', ranking.find((r) => r.bidId === bid.bidId)?.score ?? null, ranking);
 }
 
@@ -457,9 +470,7 @@ async function tracked<T>(p: ContractProcess, what: string, write: () => Promise
     if (!(err instanceof wf.ActivityFailure)) throw err;
     undo();
     const cause = err.cause;
-    if (cause instanceof wf.ApplicationFailure && cause.type === 'DATA_REJECTED') {
-      refuse('VALIDATION_ERROR', `the ${what} could not be stored: ${cause.message}`);
-    }
+    if (isDataRejected(err)) refuse('VALIDATION_ERROR', `the ${what} could not be stored: ${cause?.message}`);
     refuse('UNAVAILABLE', `the ${what} could not be stored right now; retry`);
   } finally {
     p.pendingWrites--;
@@ -473,8 +484,8 @@ function registerHandlers(p: ContractProcess): void {
   wf.setHandler(created, async () => {
     await wf.condition(() => p.persisted || p.creationFailure !== null);
     if (p.creationFailure) {
-      const cause = p.creationFailure.cause;
-      if (cause instanceof wf.ApplicationFailure && cause.type === 'DATA_REJECTED') refuse('VALIDATION_ERROR', `the contract could not be stored: ${cause.message}`);
+      const failure = p.creationFailure;
+      if (failure instanceof wf.ActivityFailure && isDataRejected(failure)) refuse('VALIDATION_ERROR', `the contract could not be stored: ${failure.cause?.message}`);
       refuse('UNAVAILABLE', 'the contract could not be stored right now; retry');
     }
     return p.view();
@@ -486,7 +497,7 @@ function registerHandlers(p: ContractProcess): void {
     async (req) => {
       const previous = p.bids.get(req.agentId);
       const bid = p.applyBid(req, wf.uuid4(), nowIso());
-      await tracked(p, 'bid', () => db.recordBid(contractId, bid), () => p.undoBid(req.agentId, previous));
+      await tracked(p, 'bid', () => db.recordBid(contractId, bid), () => p.undoBid(bid, previous));
       return bid;
     },
     { validator: (req) => p.validateBid(req) },

@@ -130,6 +130,8 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries, re
   r.post('/upload', auth.requireUser, multipart(upload.single('file')), async (ctx) => {
     const userId = currentUserId(ctx);
     const fields = parse(uploadFields, ctx.request.body);
+    // capabilities may arrive as JSON text, whose escapes spell what the raw field could not.
+    assertCleanInput(fields);
     const file = ctx.request.file;
     if (!file) throw new HttpError('VALIDATION_ERROR', 'file: send the .wasm module as multipart field "file"', [{ field: 'file' }]);
     if (!fields.agent_id && !fields.name) {

@@ -13,7 +13,8 @@ import { parse, uuid } from '../validate';
 const createTask = z.strictObject({
   agent_id: uuid,
   input: z.unknown().refine((v) => v !== undefined, 'required'),
-  timeout_seconds: z.number().int().positive().optional(),
+  // The run's deadline is clamped to SANDBOX_MAX_TIMEOUT_SECONDS; this bound keeps the column's integer.
+  timeout_seconds: z.number().int().positive().max(86_400).optional(),
 });
 
 const DEFAULT_TASK_TIMEOUT_SECONDS = 30;

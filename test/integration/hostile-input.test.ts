@@ -110,6 +110,14 @@ describe('the text rule at the boundary', () => {
     nulField.append('file', new Blob([fixture('echo')]), 'a.wasm');
     const res = await fetch(`${platform.base}/api/v1/agents/upload`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}` }, body: nulField });
     expectRefused({ status: res.status, body: await res.json(), headers: res.headers }, 400, 'name');
+    // A JSON-array field whose escapes spell a NUL only once parsed.
+    const escaped = new FormData();
+    escaped.append('name', 'escaped');
+    escaped.append('capabilities', '["pdf\\u0000"]');
+    escaped.append('file', new Blob([fixture('echo')]), 'a.wasm');
+    const esc = await fetch(`${platform.base}/api/v1/agents/upload`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}` }, body: escaped });
+    expectRefused({ status: esc.status, body: await esc.json(), headers: esc.headers }, 400, 'capabilities.0');
+    expectRefused(await api('POST', '/api/v1/tasks', { token: user.token, body: { agent_id: agent.id, input: {}, timeout_seconds: 3_000_000_000 } }), 400, 'timeout_seconds');
 
     const cursors = ['1', '-271821-04-20T00:00:00Z', '+275760-09-13T00:00:00.000Z', '2026-02-31T00:00:00.000Z', '0000-01-01T00:00:00.000Z'].map((at) =>
       Buffer.from(JSON.stringify([at, '00000000-0000-4000-8000-000000000000'])).toString('base64url'),

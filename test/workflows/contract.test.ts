@@ -231,6 +231,23 @@ describe('writes that fail', () => {
     }
   });
 
+  it('never releases money after settlement when a later write gives up', async () => {
+    const { input, handle } = await start();
+    t.recorder.failWith = (name, args) => (name === 'setContractStatus' && args[0] === input.contractId && args[1] === 'SETTLED' ? 'fault' : null);
+    try {
+      const { winner } = await awardedToBestBid(handle, input);
+      await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'done' }] });
+      await waitForStatus(handle, 'DELIVERED');
+      await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 5 }] });
+      await expect(handle.result()).rejects.toThrow();
+      expect(callsFor('settleContract', input.contractId)).toHaveLength(1);
+      expect(callsFor('refundEscrow', input.contractId)).toHaveLength(0);
+      expect(callsFor('voidEscrow', input.contractId)).toHaveLength(0);
+    } finally {
+      t.recorder.failWith = () => null;
+    }
+  });
+
   it('ends FAILED/system_error and voids the escrow when a step keeps failing past its retry bound', async () => {
     const { input, handle } = await start();
     t.recorder.failWith = (name, args) => (name === 'setContractStatus' && args[0] === input.contractId && args[1] === 'IN_PROGRESS' ? 'fault' : null);
