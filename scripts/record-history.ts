@@ -1,10 +1,9 @@
 // Records workflow histories into test/fixtures/histories/ (protobuf) so the replay test can
-// prove later workflow code still replays them. Run via `npm run record-history -- <scenario>`
-// (which provides the test server) after an intentional, patched() workflow change. Existing
-// files are histories of older code: keep them, add new ones beside them.
+// prove later workflow code still replays them. Run via `npm run record-history -- <scenario>
+// --force` (which provides the test server). Hermes is unreleased: after a workflow change,
+// re-record every scenario from the new code instead of guarding it with patched().
 //
-// Scenarios: contract-settled (an agent delivers by hand; recorded before WASM execution and
-// the ledger), contract-ledger-settled (the same on today's code), contract-wasm-settled (the
+// Scenarios: contract-ledger-settled (an agent delivers by hand), contract-wasm-settled (the
 // awarded agent's binary runs in the sandbox), contract-reawarded (the first delivery is
 // rejected, the runner-up settles), task-succeeded (a direct task).
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -22,7 +21,7 @@ import { accept, closeBidding, contractWorkflow, deliver, reject, submitBid } fr
 import { taskWorkflow } from '../workflows/task';
 
 const scenario = process.argv[2];
-const scenarios = ['contract-settled', 'contract-ledger-settled', 'contract-wasm-settled', 'contract-reawarded', 'task-succeeded'];
+const scenarios = ['contract-ledger-settled', 'contract-wasm-settled', 'contract-reawarded', 'task-succeeded'];
 if (!scenario || !scenarios.includes(scenario)) {
   console.error(`usage: npm run record-history -- <${scenarios.join('|')}> [--force]`);
   process.exit(2);

@@ -52,8 +52,6 @@ export class ContractProcess {
   paymentQueue: Promise<void> = Promise.resolve();
   /** Settlement has begun: the early-capture timer stands down. */
   settling = false;
-  /** Whether this contract writes the ledger (decided once, at the first award). */
-  money = false;
   /** Which award this is: 1, then 2… after re-awards; keys and delivery attempts follow it. */
   round = 1;
   reawards = 0;

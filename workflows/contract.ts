@@ -38,11 +38,6 @@ export const getState = wf.defineQuery<ContractState>('getState');
 // Stripe webhooks about this contract's PaymentIntent, routed by the API.
 export const paymentEvent = wf.defineSignal<[PaymentSignal]>('paymentEvent');
 
-// Contracts started before WASM execution existed replay without it.
-export const WASM_EXECUTION_PATCH = 'wasm-execution';
-export const MONEY_PATCH = 'money-ledger';
-export const TRUST_PATCH = 'trust-scores';
-export const REAWARD_PATCH = 'reaward';
 
 const db = wf.proxyActivities<Activities>(DB_WRITE);
 const payments = wf.proxyActivities<Activities>(PAYMENT);
@@ -99,9 +94,9 @@ async function run(p: ContractProcess): Promise<ContractOutcome> {
     const served = await serve(p, chosen);
     if ('status' in served) return served;
     // The awarded agent failed: the next-ranked eligible bid may take over, a bounded number
-    // of times; contracts started before re-awards existed fail as they always did.
+    // of times.
     const next = nextInRanking(p);
-    if (next && p.reawards < (input.maxReawards ?? 0) && wf.patched(REAWARD_PATCH)) {
+    if (next && p.reawards < (input.maxReawards ?? 0)) {
       await releaseAward(p, served);
       chosen = next;
       continue;
@@ -125,9 +120,6 @@ async function serve(p: ContractProcess, chosen: Award): Promise<ContractOutcome
   wf.upsertSearchAttributes([{ key: HermesAgentId, value: chosen.agentId }]);
   await db.recordAward(input.contractId, chosen);
   if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
-  // Contracts started before the ledger existed replay without it.
-  if (p.round === 1) p.money = wf.patched(MONEY_PATCH);
-  const money = p.money;
 
   // Escrow: authorise the winning price now, capture at settlement.
   if (chosen.priceCents > 0) {
@@ -144,28 +136,26 @@ async function serve(p: ContractProcess, chosen: Award): Promise<ContractOutcome
       const detail = err instanceof wf.ActivityFailure && err.cause instanceof Error ? err.cause.message : String(err);
       return finish(p, 'FAILED', 'payment_failed', `escrow was declined: ${detail}`);
     }
-    if (money && p.payment.status === 'requires_action') {
+    if (p.payment.status === 'requires_action') {
       const failure = await awaitCustomerAction(p);
       if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
       if (failure) return finish(p, 'FAILED', 'payment_failed', failure);
     }
     if (p.cancelRequested) return finish(p, 'CANCELLED', null, p.cancelReason);
-    if (money) keepFundsPastTheHold(p);
+    keepFundsPastTheHold(p);
   }
 
   // Work: wait for the awarded agent's delivery until the deadline.
   const startedAt = Date.now();
   p.deliveryDeadline = secondsFromNow(input.deliveryWindowSeconds);
   await setStatus(p, 'IN_PROGRESS', { deliveryDeadline: p.deliveryDeadline });
-  if (wf.patched(WASM_EXECUTION_PATCH)) {
-    // An agent with a binary does the work here, in the sandbox; its stdout is the delivery.
-    const plan = await db.planExecution(chosen.agentId, chosen.etaSeconds);
-    if (plan) {
-      const ran = await executeInSandbox(p, plan);
-      if (ran === 'cancelled') return finish(p, 'CANCELLED', null, p.cancelReason);
-      if (ran !== 'delivered') {
-        return { reason: 'execution_failed', detail: ran.failure, actualSeconds: Math.round((Date.now() - startedAt) / 1000) };
-      }
+  // An agent with a binary does the work here, in the sandbox; its stdout is the delivery.
+  const plan = await db.planExecution(chosen.agentId, chosen.etaSeconds);
+  if (plan) {
+    const ran = await executeInSandbox(p, plan);
+    if (ran === 'cancelled') return finish(p, 'CANCELLED', null, p.cancelReason);
+    if (ran !== 'delivered') {
+      return { reason: 'execution_failed', detail: ran.failure, actualSeconds: Math.round((Date.now() - startedAt) / 1000) };
     }
   }
   // A delivery whose write was refused is taken back (see the deliver handler): wait on.
@@ -195,19 +185,11 @@ async function serve(p: ContractProcess, chosen: Award): Promise<ContractOutcome
   if (review.decision === 'rejected') return { reason: 'rejected', detail: review.reason, actualSeconds };
   // Settle: capture the escrow (unless already held on the platform), record the agent's
   // metric, then pay the owner's wallet less the fee atomically with SETTLED.
-  if (money) {
-    p.settling = true;
-    // Refunded or disputed at Stripe while the contract ran: there is nothing to pay out.
-    const lost = p.paymentSignals.find((x) => x.paymentIntentId === p.payment?.paymentIntentId && (x.kind === 'refunded' || x.kind === 'disputed'));
-    if (lost) return finish(p, 'FAILED', 'payment_failed', `the payment was ${lost.kind} at Stripe`);
-    await serialPayments(p, () => captureIfHeld(p));
-  } else if (p.payment) {
-    p.payment = await payments.captureEscrow({
-      paymentIntentId: p.payment.paymentIntentId,
-      amountCents: chosen.priceCents,
-      idempotencyKey: stepKey('escrow-capture', p.round),
-    });
-  }
+  p.settling = true;
+  // Refunded or disputed at Stripe while the contract ran: there is nothing to pay out.
+  const lost = p.paymentSignals.find((x) => x.paymentIntentId === p.payment?.paymentIntentId && (x.kind === 'refunded' || x.kind === 'disputed'));
+  if (lost) return finish(p, 'FAILED', 'payment_failed', `the payment was ${lost.kind} at Stripe`);
+  await serialPayments(p, () => captureIfHeld(p));
   await db.recordAgentMetric({
     agentId: chosen.agentId,
     contractId: input.contractId,
@@ -219,17 +201,15 @@ async function serve(p: ContractProcess, chosen: Award): Promise<ContractOutcome
     priceCents: chosen.priceCents,
     ...executionFigures(p),
   });
-  if (wf.patched(TRUST_PATCH)) await db.recomputeAgentTrust(chosen.agentId);
-  if (money) {
-    await db.settleContract({
-      contractId: input.contractId,
-      agentId: chosen.agentId,
-      priceCents: p.payment ? chosen.priceCents : 0,
-      currency: input.currency,
-      idempotencyKey: stepKey('settlement', p.round),
-      closedAt: nowIso(),
-    });
-  }
+  await db.recomputeAgentTrust(chosen.agentId);
+  await db.settleContract({
+    contractId: input.contractId,
+    agentId: chosen.agentId,
+    priceCents: p.payment ? chosen.priceCents : 0,
+    currency: input.currency,
+    idempotencyKey: stepKey('settlement', p.round),
+    closedAt: nowIso(),
+  });
   return finish(p, 'SETTLED', null, null);
 }
 
@@ -363,8 +343,8 @@ async function chooseAward(p: ContractProcess): Promise<Award | null> {
     p.statusDetail = 'no bids were received';
     return null;
   }
-  // Reputation is each bidder's real trust score (contracts started before it was, ranked neutral).
-  const reputations = wf.patched(TRUST_PATCH) ? await db.loadReputations([...new Set(bids.map((b) => b.agentId))]) : {};
+  // Reputation is each bidder's real trust score.
+  const reputations = await db.loadReputations([...new Set(bids.map((b) => b.agentId))]);
   const ranking = rankBids({ bids, rewardCents: input.rewardCents, weights: input.weights, filters: input.filters, reputations });
 
   if (input.awardMode === 'auto') {
@@ -431,8 +411,7 @@ async function countFailure(p: ContractProcess, reason: AgentFailure['reason'], 
     priceCents: award.priceCents,
     ...executionFigures(p),
   });
-  // A re-awarding contract always has this marker (set when it ranked its bids).
-  if (wf.patched(TRUST_PATCH)) await db.recomputeAgentTrust(award.agentId);
+  await db.recomputeAgentTrust(award.agentId);
 }
 
 function executionFigures(p: ContractProcess): { executionMs?: number; fuelConsumed?: number } {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
 
 // Every recorded history must replay on today's workflow code. A change that alters the
-// commands a running contract issues fails here: guard it with patched() and re-record.
+// commands a running contract issues fails here: re-record the histories (unreleased; see README → Tests).
 const dir = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
 const histories = readdirSync(dir).filter((f) => f.endsWith('.history.pb'));
 
