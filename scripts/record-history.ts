@@ -17,7 +17,8 @@ import { bid, contractInput } from '../test/support/builders';
 import { recordedActivities } from '../test/support/recorded-activities';
 import { registerSearchAttributes } from '../test/support/register-search-attributes';
 import { WORKFLOWS_PATH } from '../workers/create-worker';
-import { accept, closeBidding, contractWorkflow, deliver, reject, submitBid } from '../workflows/contract';
+import { contractWorkflow } from '../workflows/contract';
+import { accept, closeBidding, deliver, reject, submitBid } from '../workflows/contract-messages';
 import { taskWorkflow } from '../workflows/task';
 
 const scenario = process.argv[2];

@@ -12,6 +12,7 @@ import type {
   Review,
 } from '../domain/contract-types';
 import type { ErrorCode } from '../domain/errors';
+import type { Caller } from './contract-messages';
 import type { ExecutionReport } from '../domain/execution';
 import { CANCELLABLE_STATUSES, TERMINAL_STATUSES, type ContractStatus, type FailureReason } from '../domain/statuses';
 
@@ -22,9 +23,6 @@ export function refuse(type: ErrorCode, message: string, field?: string): never 
   throw ApplicationFailure.create({ type, message, nonRetryable: true, details: field ? [{ field }] : [] });
 }
 
-export interface Caller {
-  userId: string;
-}
 
 export class ContractProcess {
   status: ContractStatus = 'BIDDING';

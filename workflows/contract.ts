@@ -2,14 +2,10 @@ import * as wf from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type {
   Award,
-  BidRequest,
   BidView,
   ContractInput,
   ContractOutcome,
-  ContractState,
-  DeliveryRequest,
   DeliveryView,
-  PaymentSignal,
 } from '../domain/contract-types';
 import { deliveryFromStdout, type ExecutionPlan } from '../domain/execution';
 import { rankBids } from '../domain/ranking';
@@ -17,26 +13,13 @@ import { HermesAgentId, HermesStatus } from '../domain/search-attributes';
 import type { ContractStatus, FailureReason } from '../domain/statuses';
 import type { ExecutionReport } from '../domain/execution';
 import { DB_WRITE, PAYMENT } from './activity-options';
-import { ContractProcess, refuse, type Caller } from './contract-process';
+import { ContractProcess, refuse } from './contract-process';
+import { accept, award, cancel, closeBidding, created, deliver, getState, paymentEvent, reject, submitBid } from './contract-messages';
 import { sandboxActivities } from './sandbox-activities';
 
 // One contract, post to settlement: BIDDING → AWARDED → IN_PROGRESS → DELIVERED → SETTLED,
 // with exits EXPIRED, CANCELLED and FAILED. Every exit after escrow voids the payment.
 
-export const submitBid = wf.defineUpdate<BidView, [BidRequest]>('submitBid');
-export const closeBidding = wf.defineUpdate<ContractState, [Caller]>('closeBidding');
-export const award = wf.defineUpdate<ContractState, [Caller & { bidId: string }]>('award');
-export const deliver = wf.defineUpdate<DeliveryView, [DeliveryRequest]>('deliver');
-export const accept = wf.defineUpdate<ContractState, [Caller & { rating: number; comment?: string }]>('accept');
-export const reject = wf.defineUpdate<ContractState, [Caller & { reason: string }]>('reject');
-// An update rather than a signal, so the user learns at once whether the cancel took.
-export const cancel = wf.defineUpdate<ContractState, [Caller & { reason?: string }]>('cancel');
-// Answers once the contract's row exists (the API starts the workflow with this update), so
-// a 201 from POST /contracts means every read and bid already sees the contract.
-export const created = wf.defineUpdate<ContractState>('created');
-export const getState = wf.defineQuery<ContractState>('getState');
-// Stripe webhooks about this contract's PaymentIntent, routed by the API.
-export const paymentEvent = wf.defineSignal<[PaymentSignal]>('paymentEvent');
 
 
 const db = wf.proxyActivities<Activities>(DB_WRITE);

@@ -3,7 +3,7 @@ import { WithStartWorkflowOperation } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import type { ContractInput } from '../../domain/contract-types';
 import { HermesRewardCents, HermesStatus, HermesUserId } from '../../domain/search-attributes';
-import { accept, award, cancel, closeBidding, contractWorkflow, created, getState, reject } from '../../workflows/contract';
+import { accept, award, cancel, closeBidding, CONTRACT_WORKFLOW, created, getState, reject, type ContractWorkflow } from '../../workflows/contract-messages';
 import { currentUserId } from '../auth';
 import { findOwnedContract, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
@@ -44,7 +44,7 @@ export function contractsRouter(deps: ApiDeps): Router {
     // Update-with-start: the `created` update answers once the workflow has written the row,
     // so after this 201 every read, list and bid sees the contract — nobody polls for it.
     const state = await temporal.workflow.executeUpdateWithStart(created, {
-      startWorkflowOperation: new WithStartWorkflowOperation(contractWorkflow, {
+      startWorkflowOperation: new WithStartWorkflowOperation<ContractWorkflow>(CONTRACT_WORKFLOW, {
         taskQueue: config.TEMPORAL_TASK_QUEUE,
         workflowId,
         workflowIdConflictPolicy: 'FAIL',

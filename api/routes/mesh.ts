@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { deliver, submitBid } from '../../workflows/contract';
+import { deliver, submitBid } from '../../workflows/contract-messages';
 import { currentAgent } from '../auth';
 import { findContract } from '../contracts-store';
 import type { ApiDeps } from '../deps';

@@ -3,7 +3,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import type { PaymentSignal } from '../../domain/contract-types';
-import { paymentEvent } from '../../workflows/contract';
+import { paymentEvent } from '../../workflows/contract-messages';
 import { paymentReversalWorkflow } from '../../workflows/payment-reversal';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';

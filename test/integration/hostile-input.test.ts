@@ -2,7 +2,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TERMINAL_STATUSES } from '../../domain/statuses';
-import { deliver, submitBid } from '../../workflows/contract';
+import { deliver, submitBid } from '../../workflows/contract-messages';
 import { postContract, registerAgent, registerUser, startPlatform, waitForContract, type ApiResponse, type Platform } from '../support/platform';
 import { fixture } from '../support/wasm';
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractState } from '../../domain/contract-types';
 import type { ContractStatus } from '../../domain/statuses';
-import { getState } from '../../workflows/contract';
+import { getState } from '../../workflows/contract-messages';
 import { recordedActivities, type Recorder } from './recorded-activities';
 import { registerSearchAttributes } from './register-search-attributes';
 

@@ -3,7 +3,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractInput } from '../../domain/contract-types';
-import { accept, award, cancel, closeBidding, contractWorkflow, deliver, getState, reject, submitBid } from '../../workflows/contract';
+import { contractWorkflow } from '../../workflows/contract';
+import { accept, award, cancel, closeBidding, deliver, getState, reject, submitBid } from '../../workflows/contract-messages';
 import { bid, contractInput } from '../support/builders';
 import { useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
 

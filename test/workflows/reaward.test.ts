@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractInput } from '../../domain/contract-types';
-import { accept, closeBidding, contractWorkflow, deliver, reject, submitBid } from '../../workflows/contract';
+import { contractWorkflow } from '../../workflows/contract';
+import { accept, closeBidding, deliver, reject, submitBid } from '../../workflows/contract-messages';
 import { bid, contractInput } from '../support/builders';
 import { useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
 
