@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import Stripe from 'stripe';
+import { lockContract, transitionContract } from '../db/contract-transition';
 import { postLedger } from '../db/ledger';
 import type { PaymentView } from '../domain/contract-types';
 import { captureMovement, refundMovement, settlementMovement } from '../domain/ledger';
@@ -224,6 +225,7 @@ export function createEscrowActivities({ knex, stripe, config }: { knex: Knex; s
      */
     async settleContract(input: { contractId: string; agentId: string; priceCents: number; currency: string; idempotencyKey: string; closedAt: string }): Promise<void> {
       await knex.transaction(async (trx) => {
+        await lockContract(trx, input.contractId);
         if (input.priceCents > 0) {
           const agent = await trx('agents').where({ id: input.agentId }).first('owner_id');
           const payment = await trx('payments').where({ contract_id: input.contractId, status: 'captured' }).first('id');
@@ -237,7 +239,7 @@ export function createEscrowActivities({ knex, stripe, config }: { knex: Knex; s
             lines: settlementMovement(input.contractId, agent.owner_id, input.priceCents, config.PLATFORM_FEE_BPS),
           });
         }
-        await trx('contracts').where({ id: input.contractId }).update({ status: 'SETTLED', closed_at: input.closedAt });
+        await transitionContract(trx, input.contractId, 'SETTLED', { closedAt: input.closedAt });
       });
     },
   };

@@ -2,11 +2,13 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import type { Knex } from 'knex';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lockContract } from '../db/contract-transition';
 import { executionFailureType, exactText, outputText, type ExecuteAgentRequest, type ExecutionReport } from '../domain/execution';
 import type { TaskOutcome } from '../domain/statuses';
 import { BinaryHashMismatch, sha256Hex, type BinaryStore } from '../lib/binary-store';
 import type { Config } from '../lib/config';
-import { rooms, type EventPublisher } from '../lib/events';
+import { rooms } from '../lib/events';
+import { appendEvents } from '../lib/outbox';
 import { SandboxError, type WasmSandbox } from '../sandbox';
 import { rejectingBadData } from './data-errors';
 
@@ -15,8 +17,6 @@ export interface SandboxActivityDeps {
   sandbox: WasmSandbox;
   binaries: BinaryStore;
   config: Pick<Config, 'SANDBOX_CACHE_DIR' | 'SANDBOX_FUEL' | 'SANDBOX_MEMORY_BYTES' | 'SANDBOX_OUTPUT_BYTES'>;
-  /** execution:progress for the contract's owner; absent, runs are silent. */
-  events?: EventPublisher;
 }
 
 const HEARTBEAT_MS = 2_000;
@@ -38,11 +38,15 @@ function reportText(bytes: Buffer) {
 // Runs on the sandbox task queue (workers/sandbox.ts). Infrastructure faults (S3, Postgres)
 // throw ordinary errors and are retried; anything the guest did is deterministic and fails
 // non-retryably after its task_results row is written.
-export function createSandboxActivities({ knex, sandbox, binaries, config, events }: SandboxActivityDeps) {
-  const progress = async (req: ExecuteAgentRequest, data: Record<string, unknown>) => {
-    if (events && req.contractId) {
-      await events.publish({ type: 'execution:progress', rooms: [rooms.contract(req.contractId)], data: { contract_id: req.contractId, agent_id: req.agentId, ...data } });
-    }
+export function createSandboxActivities({ knex, sandbox, binaries, config }: SandboxActivityDeps) {
+  // execution:progress for the contract's owner, through the outbox so it keeps its place among
+  // the contract's other events (a task without a contract is silent).
+  const progress = async (trx: Knex.Transaction, req: ExecuteAgentRequest, data: Record<string, unknown>) => {
+    if (!req.contractId) return;
+    await lockContract(trx, req.contractId);
+    await appendEvents(trx, req.contractId, [
+      { type: 'execution:progress', rooms: [rooms.contract(req.contractId)], data: { contract_id: req.contractId, agent_id: req.agentId, ...data } },
+    ]);
   };
   const cachePath = (sha: string) => join(config.SANDBOX_CACHE_DIR, `${sha}.wasm`);
 
@@ -65,9 +69,18 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, event
 
   // task_results keeps the guest's bytes exactly (bytea; Postgres derives their SHA-256 and
   // length). The report for the workflow carries text it can store and parse, plus that hash
-  // and length and whether the text is exact.
-  async function record(req: ExecuteAgentRequest, attempt: number, row: RunRecord): Promise<ExecutionReport> {
-    const [inserted] = await knex('task_results')
+  // and length and whether the text is exact. A finished run's progress event is written with it.
+  async function record(req: ExecuteAgentRequest, attempt: number, row: RunRecord, announce = false): Promise<ExecutionReport> {
+    return knex.transaction(async (trx) => {
+      if (announce) {
+        await progress(trx, req, { phase: 'finished', attempt, outcome: row.outcome, duration_ms: row.durationMs, fuel: row.fuelConsumed });
+      }
+      return insertRun(trx, req, attempt, row);
+    });
+  }
+
+  async function insertRun(trx: Knex.Transaction, req: ExecuteAgentRequest, attempt: number, row: RunRecord): Promise<ExecutionReport> {
+    const [inserted] = await trx('task_results')
       .insert({
         agent_id: req.agentId,
         contract_id: req.contractId ?? null,
@@ -136,7 +149,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, event
             throw err;
           }
         }
-        await progress(req, { phase: 'running', attempt });
+        await knex.transaction((trx) => progress(trx, req, { phase: 'running', attempt }));
         let result;
         try {
           result = await sandbox.run({
@@ -155,7 +168,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, event
           }
           throw err;
         }
-        const report = await record(req, attempt, {
+        const run: RunRecord = {
           outcome: result.outcome as TaskOutcome,
           exitCode: result.exitCode,
           stdout: result.stdout,
@@ -163,8 +176,8 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, event
           durationMs: result.durationMs,
           fuelConsumed: result.fuelConsumed,
           message: result.message,
-        });
-        await progress(req, { phase: 'finished', attempt, outcome: result.outcome, duration_ms: report.durationMs, fuel: report.fuelConsumed });
+        };
+        const report = await record(req, attempt, run, true);
         if (result.outcome === 'cancelled') throw new CancelledFailure('the sandbox run was cancelled');
         if (result.outcome !== 'ok') {
           const why = result.message ?? `exited with status ${result.exitCode}`;

@@ -1,7 +1,6 @@
 import type { Knex } from 'knex';
 import type Stripe from 'stripe';
 import type { Config } from '../lib/config';
-import type { EventPublisher } from '../lib/events';
 import { createContractActivities } from './contracts';
 import { rejectingBadData } from './data-errors';
 import { createEscrowActivities } from './escrow';
@@ -15,7 +14,6 @@ import { createWithdrawalActivities } from './withdrawals';
 export interface ActivityDeps {
   knex: Knex;
   stripe: Stripe;
-  events: EventPublisher;
   config: Pick<
     Config,
     | 'STRIPE_DEFAULT_PAYMENT_METHOD'
@@ -30,9 +28,9 @@ export interface ActivityDeps {
 
 // Everything the main worker registers (the sandbox worker has its own, see
 // execute-agent.ts). Workflows import only the *type* of this.
-export function createActivities({ knex, stripe, config, events }: ActivityDeps) {
+export function createActivities({ knex, stripe, config }: ActivityDeps) {
   return rejectingBadData({
-    ...createContractActivities({ knex, events }),
+    ...createContractActivities({ knex }),
     ...createEscrowActivities({ knex, stripe, config }),
     ...createMetricActivities({ knex }),
     ...createExecutionPlanActivities({ knex, config }),

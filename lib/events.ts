@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 
-// Lifecycle events: activities (in worker processes) append them to one Redis Stream; every
-// API instance relays them to Socket.IO rooms. The stream entry id is the event's sequence id,
-// so a client that reconnects with the last id it saw can be sent what it missed, from any
-// instance, for as long as the stream retains it (EVENTS_RETENTION entries, trimmed
-// approximately).
+// Real-time events go through one Redis Stream: lifecycle events from the outbox relay
+// (workers/outbox-relay.ts; activities write them to Postgres with their change, lib/outbox.ts),
+// A2A messages straight from the API. Every API instance relays the stream to Socket.IO rooms.
+// The stream entry id is the event's sequence id, so a client that reconnects with the last id
+// it saw can be sent what it missed, from any instance, for as long as the stream retains it
+// (EVENTS_RETENTION entries, trimmed approximately).
 
 export const EVENTS_STREAM = 'hermes:events';
 
@@ -48,10 +49,20 @@ export interface EventPublisher {
 export function createEventPublisher(redis: Redis, retention: number): EventPublisher {
   return {
     async publish(e) {
-      const id = await redis.xadd(EVENTS_STREAM, 'MAXLEN', '~', String(retention), '*', 'event', JSON.stringify(e));
+      const id = await redis.xadd(...xaddArgs(EVENTS_STREAM, retention, e));
       return id!;
     },
   };
+}
+
+/**
+ * XADD arguments for one event (the stream assigns its id). An event from the outbox also
+ * carries its row id, so a relay taking over can tell what its predecessor already published.
+ */
+export function xaddArgs(stream: string, retention: number, e: HermesEvent, outboxId?: string): [string, ...string[]] {
+  const fields = ['event', JSON.stringify({ type: e.type, rooms: e.rooms, data: e.data })];
+  if (outboxId !== undefined) fields.push('outbox_id', outboxId);
+  return [stream, 'MAXLEN', '~', String(retention), '*', ...fields];
 }
 
 export function parseEntry([id, fields]: [string, string[]]): StoredEvent {

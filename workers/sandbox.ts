@@ -1,11 +1,9 @@
 // The sandbox worker process: `npm run sandbox-worker`. Runs agents' WASM binaries (the
 // executeAgent activity) on the sandbox task queue. SIGINT/SIGTERM drain it gracefully.
-import { Redis } from 'ioredis';
 import { createSandboxActivities } from '../activities/execute-agent';
 import { createKnex } from '../db/knex';
 import { createBinaryStore } from '../lib/binary-store';
 import { loadConfig } from '../lib/config';
-import { createEventPublisher } from '../lib/events';
 import { createLogger } from '../lib/logger';
 import { createS3, ensureBucket } from '../lib/s3';
 import { WasmSandbox } from '../sandbox';
@@ -17,9 +15,7 @@ const knex = createKnex(config);
 const s3 = createS3(config);
 await ensureBucket(s3, config.S3_BUCKET);
 const sandbox = WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE });
-const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
-const events = createEventPublisher(redis, config.EVENTS_RETENTION);
-const activities = createSandboxActivities({ knex, sandbox, binaries: createBinaryStore(s3, config.S3_BUCKET), config, events });
+const activities = createSandboxActivities({ knex, sandbox, binaries: createBinaryStore(s3, config.S3_BUCKET), config });
 const worker = await createSandboxWorker({ config, activities });
 log.info({ taskQueue: config.SANDBOX_TASK_QUEUE, concurrency: config.SANDBOX_CONCURRENCY }, 'sandbox worker started');
 try {
@@ -27,6 +23,5 @@ try {
 } finally {
   await knex.destroy();
   s3.destroy();
-  redis.disconnect();
   log.info('sandbox worker stopped');
 }

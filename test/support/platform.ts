@@ -11,6 +11,7 @@ import { createStripe } from '../../lib/stripe';
 import { WasmSandbox } from '../../sandbox';
 import { createSandboxActivities } from '../../activities/execute-agent';
 import { createMainWorker, createSandboxWorker } from '../../workers/create-worker';
+import { startOutboxRelay } from '../../workers/outbox-relay';
 import { quietRuntime } from './temporal-env';
 
 // A real API (on an ephemeral port), a real main worker and a real sandbox worker, against the
@@ -34,7 +35,7 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
   const instance = await startApiInstance(deps);
   const worker = await createMainWorker({
     config,
-    activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config, events: deps.events }),
+    activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config }),
     workflowBundle: { codePath: inject('workflowBundlePath') },
   });
   const sandboxWorker = await createSandboxWorker({
@@ -46,10 +47,12 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
       sandbox: WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE }),
       binaries: deps.binaries,
       config,
-      events: deps.events,
     }),
   });
   const running = Promise.all([worker.run(), sandboxWorker.run()]);
+  // As in the main worker process. Test files share the database, so one relay leads and the
+  // others stand by, taking over quickly when its file ends.
+  const relay = startOutboxRelay({ databaseUrl: config.DATABASE_URL, redis: deps.redis, retention: config.EVENTS_RETENTION, log: deps.log, standbyMs: 200 });
   const base = instance.base;
   return {
     config,
@@ -61,6 +64,7 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
       worker.shutdown();
       sandboxWorker.shutdown();
       await running;
+      await relay.stop();
       await instance.close();
       await deps.close();
     },
