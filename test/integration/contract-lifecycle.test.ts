@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HermesStatus } from '../../domain/search-attributes';
+import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startPlatform, waitForContract, type Platform } from '../support/platform';
 
 // Each contract's whole life through HTTP, with the real worker, Postgres, Temporal and
@@ -146,10 +147,11 @@ describe('re-award through HTTP', () => {
     expect((await api('POST', `/api/v1/contracts/${id}/reject`, { token: user.token, body: { reason: 'not what I asked' } })).status).toBe(200);
 
     // Awarded again, to the second agent, at its price.
-    const deadline = Date.now() + 15_000;
-    let contract;
-    do contract = (await api('GET', `/api/v1/contracts/${id}`, { token: user.token })).body;
-    while ((contract.award?.agent_id !== second.id || contract.status !== 'IN_PROGRESS') && Date.now() < deadline);
+    const contract = await eventually(async () => {
+      const body = (await api('GET', `/api/v1/contracts/${id}`, { token: user.token })).body;
+      expect([body.status, body.award?.agent_id]).toEqual(['IN_PROGRESS', second.id]);
+      return body;
+    });
     expect(contract.award).toMatchObject({ agent_id: second.id, price_cents: 3_000 });
     expect((await api('POST', '/api/v1/mesh/deliver', { apiKey: first.apiKey, body: { contract_id: id, output: 'again' } })).status).toBe(403);
     expect((await api('POST', '/api/v1/mesh/deliver', { apiKey: second.apiKey, body: { contract_id: id, output: 'final' } })).status).toBe(201);

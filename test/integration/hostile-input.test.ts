@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TERMINAL_STATUSES } from '../../domain/statuses';
 import { deliver, submitBid } from '../../workflows/contract-messages';
+import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startPlatform, waitForContract, type ApiResponse, type Platform } from '../support/platform';
 import { fixture } from '../support/wasm';
 
@@ -252,9 +253,9 @@ describe('fuzz over the write routes', () => {
       if (TERMINAL_STATUSES.includes(c.status)) continue;
       if (c.status === 'DELIVERED') await api('POST', `/api/v1/contracts/${id}/accept`, { token: user.token, body: { rating: 3 } });
       else await api('POST', `/api/v1/contracts/${id}/cancel`, { token: user.token, body: {} });
-      await expect.poll(async () => (await api('GET', `/api/v1/contracts/${id}`, { token: user.token })).body.status, { timeout: 30_000 }).toSatisfy((s: string) =>
-        TERMINAL_STATUSES.includes(s as never),
-      );
+      await eventually(async () => expect(TERMINAL_STATUSES).toContain((await api('GET', `/api/v1/contracts/${id}`, { token: user.token })).body.status), {
+        timeout: 30_000,
+      });
     }
   });
 });

@@ -4,6 +4,7 @@ import { createEscrowActivities } from '../../activities/escrow';
 import { postLedger } from '../../db/ledger';
 import { captureMovement, settlementMovement } from '../../domain/ledger';
 import { createStripe } from '../../lib/stripe';
+import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startPlatform, waitForContract, type Api, type Platform } from '../support/platform';
 
 // Money through HTTP against Postgres, Temporal and stripe-mock: payment methods, the ledger of
@@ -200,10 +201,10 @@ describe('Stripe webhooks', () => {
     const payment = await knex('payments').where({ contract_id: id }).first();
     const payload = event(`evt_refund_${Date.now()}`, 'charge.refunded', { id: 'ch_x', object: 'charge', payment_intent: payment.stripe_payment_intent_id });
     expect((await send(payload, sign(payload))).status).toBe(200);
-    const deadline = Date.now() + 10_000;
-    while ((await knex('payments').where({ id: payment.id }).first('status')).status !== 'refunded' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await eventually(async () => expect((await knex('payments').where({ id: payment.id }).first('status')).status).toBe('refunded'), {
+      timeout: 10_000,
+      interval: 100,
+    });
     const clawback = (await ledgerOf(id)).filter((l) => l.kind === 'clawback');
     expect(clawback).toEqual([
       { kind: 'clawback', account: 'stripe_clearing', amount_cents: 4_000 },
@@ -284,13 +285,13 @@ describe('withdrawals', () => {
   }
 
   async function waitForWithdrawal(token: string, id: string, status: string) {
-    const deadline = Date.now() + 15_000;
-    let last;
-    while (Date.now() < deadline) {
-      last = await api('GET', `/api/v1/wallet/withdrawals/${id}`, { token });
-      if (last.body.status === status) return last.body;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`withdrawal ${id} is ${last?.body.status}`);
+    return eventually(
+      async () => {
+        const { body } = await api('GET', `/api/v1/wallet/withdrawals/${id}`, { token });
+        if (body.status !== status) throw new Error(`withdrawal ${id} is ${body.status}`);
+        return body;
+      },
+      { timeout: 15_000, interval: 100 },
+    );
   }
 });

@@ -1,6 +1,7 @@
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HermesAgent } from '../../sdk/agent';
+import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startApiInstance, startPlatform, waitForContract, type Platform } from '../support/platform';
 
 // Socket.IO against two API instances sharing Redis and Postgres, with a real worker emitting
@@ -39,14 +40,15 @@ function recorder(socket: Socket, types: string[]) {
   for (const t of types) socket.on(t, (e: Record<string, any>) => seen.push(e));
   return {
     seen,
-    async waitFor(pred: (e: Record<string, any>) => boolean, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        const hit = seen.find(pred);
-        if (hit) return hit;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error(`no matching event; saw ${JSON.stringify(seen.map((e) => [e.event, e.status ?? '']))}`);
+    waitFor(pred: (e: Record<string, any>) => boolean, timeoutMs = 15_000) {
+      return eventually(
+        () => {
+          const hit = seen.find(pred);
+          if (!hit) throw new Error(`no matching event; saw ${JSON.stringify(seen.map((e) => [e.event, e.status ?? '']))}`);
+          return hit;
+        },
+        { timeout: timeoutMs, interval: 25 },
+      );
     },
   };
 }
@@ -166,14 +168,22 @@ describe('presence', () => {
     const online = (await api('GET', `/api/v1/agents/${agent.id}`)).body;
     expect(online.online).toBe(true);
     expect(Date.parse(online.last_seen_at)).toBeGreaterThan(Date.now() - 10_000);
-    await new Promise((r) => setTimeout(r, 2_500)); // heartbeats keep it alive past the TTL
-    expect((await api('GET', `/api/v1/agents/${agent.id}`)).body.online).toBe(true);
+    // Heartbeats keep it alive past the TTL (2 s): once one lands 2.5 s after the first
+    // sighting, the agent is still online.
+    const later = await eventually(async () => {
+      const body = (await api('GET', `/api/v1/agents/${agent.id}`)).body;
+      expect(Date.parse(body.last_seen_at) - Date.parse(online.last_seen_at)).toBeGreaterThan(2_500);
+      return body;
+    });
+    expect(later.online).toBe(true);
 
     // Stop heartbeating but stay connected: offline once the TTL passes.
     (sdk as unknown as { heartbeat: NodeJS.Timeout }).heartbeat && clearInterval((sdk as unknown as { heartbeat: NodeJS.Timeout }).heartbeat);
-    await new Promise((r) => setTimeout(r, 2_500));
-    const offline = (await api('GET', `/api/v1/agents/${agent.id}`)).body;
-    expect(offline.online).toBe(false);
+    const offline = await eventually(async () => {
+      const body = (await api('GET', `/api/v1/agents/${agent.id}`)).body;
+      expect(body.online).toBe(false);
+      return body;
+    });
     expect(offline.last_seen_at).toBe(online.last_seen_at === null ? null : offline.last_seen_at);
     expect((await api('GET', `/api/v1/agents?limit=100`)).body.data.find((a: { id: string }) => a.id === agent.id)).toMatchObject({ online: false });
     sdk.close();
@@ -211,8 +221,7 @@ describe('the agent SDK', () => {
     await Promise.all(agents.map((a) => a.connect()));
 
     const id = await postContract(api, user.token, { required_capabilities: [capability], reward_cents: 10_000, weights: { price: 10_000, performance: 0, speed: 0, reputation: 0 } });
-    const deadline = Date.now() + 15_000;
-    while (answers.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => answers.length >= 4, { message: 'four bid answers' });
     expect(answers.filter((a) => (a as { accepted: boolean }).accepted)).toHaveLength(2);
     expect(answers.filter((a) => !(a as { accepted: boolean }).accepted)).toEqual([
       { accepted: false, error: expect.objectContaining({ code: 'DUPLICATE_BID' }) },
@@ -220,7 +229,7 @@ describe('the agent SDK', () => {
     ]);
     await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token });
     const contract = await waitForContract(api, user.token, id, 'DELIVERED');
-    while (delivered.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    await eventually(() => delivered.length > 0, { message: 'a delivery by the SDK' });
     expect(delivered).toEqual([cheap.id]);
     expect(contract.deliveries[0].output).toEqual({ by: cheap.id, price: 5_000 });
     for (const a of agents) a.close();
@@ -237,14 +246,10 @@ describe('the agent SDK', () => {
     sdk.on('contract:new', (c) => void (c.required_capabilities.includes(capability) && offers.push(c.contract_id)));
     await sdk.connect();
     const first = await postContract(api, user.token, { required_capabilities: [capability] });
-    const waitFor = async (n: number) => {
-      const deadline = Date.now() + 15_000;
-      while (offers.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    };
-    await waitFor(1);
+    await eventually(() => offers.length >= 1, { message: 'the first offer' });
     sdk.simulateDrop();
     const missed = await postContract(api, user.token, { required_capabilities: [capability] });
-    await waitFor(2);
+    await eventually(() => offers.length >= 2, { message: 'the offer missed while dropped' });
     expect(offers).toEqual([first, missed]);
     sdk.close();
   });
@@ -271,8 +276,7 @@ describe('agent-to-agent conversations', () => {
 
     const conversation = await alice.startConversation(b.id, { subject: 'split the work?' });
     await alice.send(conversation.id, { q: 'the answer?' }, 'question');
-    const deadline = Date.now() + 10_000;
-    while (heard.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    await eventually(() => heard.length >= 2, { timeout: 10_000, message: 'question and answer' });
     expect(heard).toEqual([
       { by: 'bob', body: { q: 'the answer?' }, type: 'question' },
       { by: 'alice', body: { answer: 42 }, type: 'answer' },
@@ -286,7 +290,7 @@ describe('agent-to-agent conversations', () => {
     await alice.closeConversation(conversation.id);
     const late = await api('POST', `/api/v1/a2a/conversations/${conversation.id}/messages`, { apiKey: b.apiKey, body: { body: 'wait' } });
     expect(late.status).toBe(409);
-    while (!closedFor && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    await eventually(() => closedFor !== '', { timeout: 10_000, message: 'a2a:closed' });
     expect(closedFor).toBe(conversation.id);
     alice.close();
     bob.close();

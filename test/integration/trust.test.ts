@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recomputeTrustScores } from '../../db/trust-sql';
 import { computeTrust, type MetricRow } from '../../domain/trust';
 import { ensureTrustSchedule, TRUST_SCHEDULE_ID } from '../../workers/trust-schedule';
+import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startPlatform, waitForContract, type Api, type Platform } from '../support/platform';
 
 let platform: Platform;
@@ -183,14 +184,7 @@ describe('the nightly recompute', () => {
 
     const before = await platform.deps.knex('agent_trust_scores').max({ at: 'computed_at' }).first();
     await handle.trigger();
-    const deadline = Date.now() + 20_000;
-    let runs = 0;
-    while (Date.now() < deadline) {
-      runs = (await handle.describe()).info.recentActions.length;
-      if (runs > 0) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(runs).toBeGreaterThan(0);
+    await eventually(async () => expect((await handle.describe()).info.recentActions.length).toBeGreaterThan(0), { timeout: 20_000, interval: 200 });
     const run = (await handle.describe()).info.recentActions[0]!.action.workflow;
     const result = await client.workflow.getHandle(run.workflowId, run.firstExecutionRunId).result();
     const counted = await platform.deps.knex('agents').whereNull('deleted_at').count({ n: '*' }).first();

@@ -13,6 +13,7 @@ import {
   type Api,
   type Platform,
 } from '../support/platform';
+import { eventually } from '../support/eventually';
 import { exampleAgent, fixture, withNonce } from '../support/wasm';
 
 // Agents as WASM binaries, end to end: upload to SeaweedFS, discovery in Postgres, runs on
@@ -43,14 +44,15 @@ async function runTask(token: string, agentId: string, input: unknown) {
 }
 
 async function waitForTask(token: string, id: string) {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const res = await api('GET', `/api/v1/tasks/${id}/results`, { token });
-    expect(res.status).toBe(200);
-    if (res.body.status === 'succeeded' || res.body.status === 'failed') return res.body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`task ${id} did not finish`);
+  return eventually(
+    async () => {
+      const res = await api('GET', `/api/v1/tasks/${id}/results`, { token });
+      expect(res.status).toBe(200);
+      expect(res.body.status, `task ${id} did not finish`).toMatch(/^(succeeded|failed)$/);
+      return res.body;
+    },
+    { timeout: 30_000, interval: 100 },
+  );
 }
 
 describe('uploading an agent binary', () => {
@@ -341,23 +343,26 @@ describe('a contract won by a WASM agent', () => {
     await waitForContract(api, user.token, id, 'IN_PROGRESS');
     // Cancel once the guest is really running (a run cancelled before it starts never runs).
     const handle = platform.deps.temporal.workflow.getHandle(`contract-${id}`);
-    const started = Date.now();
-    const running = async () =>
-      (await handle.describe()).raw.pendingActivities?.some(
-        (a) => a.activityType?.name === 'executeAgent' && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
-      );
-    while (!(await running()) && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 100));
+    await eventually(
+      async () =>
+        (await handle.describe()).raw.pendingActivities?.some(
+          (a) => a.activityType?.name === 'executeAgent' && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
+        ) === true,
+      { timeout: 20_000, interval: 100, message: 'executeAgent never started' },
+    );
     const res = await api('POST', `/api/v1/contracts/${id}/cancel`, { token: user.token, body: { reason: 'changed my mind' } });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('CANCELLED');
     expect(await platform.deps.knex('payments').where({ contract_id: id })).toEqual([expect.objectContaining({ status: 'voided' })]);
     // The sandbox learns of the cancel on its next heartbeat and stops the guest.
-    const deadline = Date.now() + 15_000;
-    let row;
-    while (!row && Date.now() < deadline) {
-      row = await platform.deps.knex('task_results').where({ contract_id: id }).first();
-      if (!row) await new Promise((r) => setTimeout(r, 200));
-    }
+    const row = await eventually(
+      async () => {
+        const found = await platform.deps.knex('task_results').where({ contract_id: id }).first();
+        expect(found, 'no task_results row yet').toBeDefined();
+        return found;
+      },
+      { timeout: 15_000, interval: 200 },
+    );
     expect(row).toMatchObject({ outcome: 'cancelled' });
     expect(Number(row.duration_ms)).toBeLessThan(15_000);
   });

@@ -12,6 +12,7 @@ import { WasmSandbox } from '../../sandbox';
 import { createSandboxActivities } from '../../activities/execute-agent';
 import { createMainWorker, createSandboxWorker } from '../../workers/create-worker';
 import { startOutboxRelay } from '../../workers/outbox-relay';
+import { eventually } from './eventually';
 import { quietRuntime } from './temporal-env';
 
 // A real API (on an ephemeral port), a real main worker and a real sandbox worker, against the
@@ -154,13 +155,14 @@ export async function postContract(api: Api, token: string, body: Record<string,
   return res.body.id as string;
 }
 
+/** The contract as GET shows it once it has `status`; fails naming the status it was stuck in. */
 export async function waitForContract(api: Api, token: string, id: string, status: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last: ApiResponse | undefined;
-  while (Date.now() < deadline) {
-    last = await api('GET', `/api/v1/contracts/${id}`, { token });
-    if (last.body?.status === status) return last.body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`contract ${id} is ${last?.body?.status} (${JSON.stringify(last?.body?.status_detail)}), not ${status}`);
+  return eventually(
+    async () => {
+      const { body } = await api('GET', `/api/v1/contracts/${id}`, { token });
+      if (body?.status !== status) throw new Error(`contract ${id} is ${body?.status} (${JSON.stringify(body?.status_detail)}), not ${status}`);
+      return body;
+    },
+    { timeout: timeoutMs, interval: 100 },
+  );
 }

@@ -3,9 +3,11 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, inject } from 'vitest';
 import type { Activities } from '../../activities';
+import type { SandboxActivities } from '../../activities/execute-agent';
 import type { ContractState } from '../../domain/contract-types';
 import type { ContractStatus } from '../../domain/statuses';
 import { getState } from '../../workflows/contract-messages';
+import { eventually } from './eventually';
 import { recordedActivities, type Recorder } from './recorded-activities';
 import { registerSearchAttributes } from './register-search-attributes';
 
@@ -29,7 +31,7 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   return env;
 }
 
-export async function startWorker(env: TestWorkflowEnvironment, taskQueue: string, activities: Activities) {
+export async function startWorker(env: TestWorkflowEnvironment, taskQueue: string, activities: Activities | Partial<SandboxActivities>) {
   const worker = await Worker.create({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
@@ -44,19 +46,20 @@ export async function startWorker(env: TestWorkflowEnvironment, taskQueue: strin
   };
 }
 
+/** The workflow's state once its status is `status`. */
 export async function waitForStatus(
   handle: WorkflowHandle,
   status: ContractStatus,
   timeoutMs = 20_000,
 ): Promise<ContractState> {
-  const deadline = Date.now() + timeoutMs;
-  let last: ContractState | undefined;
-  while (Date.now() < deadline) {
-    last = await handle.query(getState);
-    if (last.status === status) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`contract stayed ${last?.status} instead of reaching ${status}`);
+  return eventually(
+    async () => {
+      const state = await handle.query(getState);
+      if (state.status !== status) throw new Error(`contract stayed ${state.status} instead of reaching ${status}`);
+      return state;
+    },
+    { timeout: timeoutMs },
+  );
 }
 
 /**

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractInput } from '../../domain/contract-types';
 import { contractWorkflow } from '../../workflows/contract';
-import { accept, closeBidding, deliver, reject, submitBid } from '../../workflows/contract-messages';
+import { accept, closeBidding, deliver, getState, reject, submitBid } from '../../workflows/contract-messages';
 import { bid, contractInput } from '../support/builders';
+import { eventually } from '../support/eventually';
 import { useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
 
 // Re-award: when the awarded agent fails, the next-ranked eligible bid takes over (bounded),
@@ -31,11 +32,11 @@ describe('re-award', () => {
     await waitForStatus(handle, 'IN_PROGRESS');
     // The best bidder never delivers: an hour passes.
     await t.env.sleep('61 minutes');
-    let state = await waitForStatus(handle, 'IN_PROGRESS');
-    for (let i = 0; i < 100 && state.award?.agentId !== second.agentId; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      state = await waitForStatus(handle, 'IN_PROGRESS');
-    }
+    const state = await eventually(async () => {
+      const s = await handle.query(getState);
+      expect([s.status, s.award?.agentId]).toEqual(['IN_PROGRESS', second.agentId]);
+      return s;
+    });
     expect(state.award).toMatchObject({ agentId: second.agentId, priceCents: 3_000 });
     await handle.executeUpdate(deliver, { args: [{ agentId: second.agentId, output: 'second time lucky' }] });
     const delivered = await waitForStatus(handle, 'DELIVERED');
