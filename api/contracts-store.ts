@@ -1,5 +1,6 @@
 import type { Contract, Models } from '../db/models';
 import { notFound } from './errors';
+import type { ContractDetail } from './serializers';
 
 export const workflowIdFor = (contractId: string) => `contract-${contractId}`;
 
@@ -16,4 +17,14 @@ export async function findOwnedContract(deps: { models: Models }, id: string, us
   const contract = await findContract(deps, id);
   if (contract.user_id !== userId) throw notFound('contract');
   return contract;
+}
+
+/** The contract's bids, deliveries and sandbox runs, in order, with its row. */
+export async function loadContractDetail(deps: { models: Models }, contract: Contract): Promise<ContractDetail> {
+  const [bids, deliveries, executions] = await Promise.all([
+    deps.models.Bid.query().where({ contract_id: contract.id }).orderBy('created_at'),
+    deps.models.Delivery.query().where({ contract_id: contract.id }).orderBy('attempt'),
+    deps.models.TaskResult.query().where({ contract_id: contract.id }).orderBy('attempt'),
+  ]);
+  return { contract, bids, deliveries, executions };
 }

@@ -1,4 +1,4 @@
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
@@ -37,11 +37,47 @@ function fromZod(err: z.ZodError): HttpError {
   return new HttpError('VALIDATION_ERROR', first?.field ? `${first.field}: ${first.message}` : 'invalid request', details);
 }
 
+/** Seconds a client is asked to wait before retrying a 503. */
+export const RETRY_AFTER_SECONDS = 2;
+
+/** 503 UNAVAILABLE with Retry-After: nothing is wrong with the request; send it again. */
+export const unavailable = (message: string) =>
+  new HttpError('UNAVAILABLE', message, undefined, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+
+// gRPC status codes (fixed by the gRPC spec) that say Temporal could not answer now, not that
+// the request was wrong: down or unreachable, out of time, overloaded.
+const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_RESOURCE_EXHAUSTED = 8;
+const GRPC_FAILED_PRECONDITION = 9;
+const GRPC_UNAVAILABLE = 14;
+const TRANSIENT_GRPC = new Set([GRPC_DEADLINE_EXCEEDED, GRPC_RESOURCE_EXHAUSTED, GRPC_UNAVAILABLE]);
+
+function isTransientTemporalError(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    // The update was not answered in time; it may have been delivered and may still run.
+    if (e instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return true;
+    if (isGrpcServiceError(e)) {
+      if (TRANSIENT_GRPC.has(e.code)) return true;
+      // The workflow's task keeps failing (a bug or a worker fault): updates wait for a fix.
+      return e.code === GRPC_FAILED_PRECONDITION && /workflow task in failed state/i.test(e.details);
+    }
+    // The SDK wraps what is not a gRPC status (a connection that failed or was closed) this way.
+    if (e instanceof ServiceError && !isGrpcServiceError(e.cause)) return true;
+  }
+  return false;
+}
+
 // Workflow update validators reject with ApplicationFailures typed from domain/errors.
 function fromTemporal(err: unknown): HttpError | null {
   if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && isErrorCode(err.cause.type)) {
     const details = (err.cause.details ?? []) as ErrorDetail[];
+    if (err.cause.type === 'UNAVAILABLE') return unavailable(`${err.cause.message}; retry with the same Idempotency-Key`);
     return new HttpError(err.cause.type, err.cause.message, details.length ? details : undefined);
+  }
+  if (isTransientTemporalError(err)) {
+    return unavailable(
+      'the contract service did not answer in time; the request may still take effect, so retry it with the same Idempotency-Key (or the same request) to get its answer',
+    );
   }
   if (err instanceof WorkflowNotFoundError) {
     // The contract row exists (routes check first), so its workflow has finished.
@@ -78,6 +114,8 @@ export function errorMiddleware(log: Logger) {
       if (known) {
         ctx.status = known.status;
         ctx.set(known.headers);
+        // Every 503 says when to come back, whoever raised it.
+        if (known.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
         ctx.body = { error: { code: known.code, message: known.message, ...(known.details && { details: known.details }) } };
         return;
       }

@@ -1,9 +1,16 @@
+import type { Model } from 'objection';
 import type { Agent, AgentBinary, Bid, Contract, Delivery, Task, TaskResult } from '../db/models';
 import type { BidView } from '../domain/contract-types';
 import { exactText } from '../domain/execution';
 
 // Database rows → API JSON (snake_case). Secrets and internals never leave here.
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
+
+/** A row's columns: a model read from Postgres, or the same fields built from a workflow's state. */
+export type Row<M extends Model> = Omit<M, keyof Model>;
+export type ContractRow = Row<Contract>;
+export type BidRow = Row<Bid>;
+export type DeliveryRow = Row<Delivery>;
 
 export function agentJson(a: Agent, online = false) {
   return {
@@ -74,7 +81,7 @@ export function taskResultJson(r: TaskResult) {
   };
 }
 
-export function bidJson(b: Bid) {
+export function bidJson(b: BidRow) {
   return {
     id: b.id,
     agent_id: b.agent_id,
@@ -120,7 +127,7 @@ export function openContractJson(c: Contract) {
   };
 }
 
-export function deliveryJson(d: Delivery) {
+export function deliveryJson(d: DeliveryRow) {
   return {
     id: d.id,
     agent_id: d.agent_id,
@@ -136,7 +143,7 @@ export function deliveryJson(d: Delivery) {
   };
 }
 
-export function contractJson(c: Contract) {
+export function contractJson(c: ContractRow) {
   return {
     id: c.id,
     workflow_id: c.workflow_id,
@@ -165,5 +172,23 @@ export function contractJson(c: Contract) {
     closed_at: iso(c.closed_at),
     ...(c.bids && { bids: c.bids.map(bidJson) }),
     ...(c.deliveries && { deliveries: c.deliveries.map(deliveryJson) }),
+  };
+}
+
+/** A contract with its history: what GET /contracts/:id answers, and what every update answers. */
+export interface ContractDetail {
+  contract: ContractRow;
+  bids: BidRow[];
+  deliveries: DeliveryRow[];
+  executions: TaskResult[];
+}
+
+export function contractDetailJson(d: ContractDetail) {
+  return {
+    ...contractJson(d.contract),
+    bids: d.bids.map(bidJson),
+    deliveries: d.deliveries.map(deliveryJson),
+    // Sandbox runs of the awarded agent's binary, one row per attempt.
+    executions: d.executions.map(taskResultJson),
   };
 }

@@ -14,6 +14,9 @@ const schema = z
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     API_BODY_LIMIT: z.string().default('1mb'),
+    // How long a request waits for Temporal (an update's answer) before it is a 503 the client
+    // retries with the same Idempotency-Key; the update itself may still take effect.
+    API_TEMPORAL_TIMEOUT_SECONDS: seconds(20),
 
     DATABASE_URL: z.string().url().default('postgres://hermes:hermes@127.0.0.1:54320/hermes'),
     DATABASE_POOL_MAX: z.coerce.number().int().positive().default(10),

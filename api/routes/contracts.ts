@@ -1,14 +1,20 @@
 import Router from '@koa/router';
 import { WithStartWorkflowOperation } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
+import type { Context } from 'koa';
 import { randomUUID } from 'node:crypto';
-import type { ContractInput } from '../../domain/contract-types';
+import type { Contract } from '../../db/models';
+import type { ContractInput, ContractState } from '../../domain/contract-types';
 import { HermesRewardCents, HermesStatus, HermesUserId } from '../../domain/search-attributes';
 import { accept, award, cancel, closeBidding, CONTRACT_WORKFLOW, created, getState, reject, type ContractWorkflow } from '../../workflows/contract-messages';
 import { currentUserId } from '../auth';
-import { findOwnedContract, workflowIdFor } from '../contracts-store';
+import { contractAtUpdate } from '../contract-at-update';
+import { executeContractUpdate } from '../contract-updates';
+import { findContract, findOwnedContract, loadContractDetail, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
 import { afterCursor, pageOf } from '../pagination';
-import { contractJson, taskResultJson } from '../serializers';
+import { contractDetailJson, contractJson } from '../serializers';
+import { naturalUpdateId } from '../update-ids';
 import { parse, uuid } from '../validate';
 import { loadPreferences } from './preferences';
 import { acceptBody, awardBody, cancelBody, createContract, listContracts, rejectBody } from './contract-schemas';
@@ -87,13 +93,7 @@ export function contractsRouter(deps: ApiDeps): Router {
 
   r.get('/:id', async (ctx) => {
     const contract = await findOwnedContract(deps, parse(uuid, ctx.params.id), currentUserId(ctx));
-    await contract.$fetchGraph('[bids(byCreated), deliveries(byAttempt)]', {}).modifiers({
-      byCreated: (b) => b.orderBy('created_at'),
-      byAttempt: (b) => b.orderBy('attempt'),
-    });
-    // Sandbox runs of the awarded agent's binary, one row per attempt.
-    const executions = await models.TaskResult.query().where({ contract_id: contract.id }).orderBy('attempt');
-    ctx.body = { ...contractJson(contract), executions: executions.map(taskResultJson) };
+    ctx.body = contractDetailJson(await loadContractDetail(deps, contract));
   });
 
   // The workflow's live view (the getState query), for a UI that wants everything at once.
@@ -102,38 +102,58 @@ export function contractsRouter(deps: ApiDeps): Router {
     ctx.body = await temporal.workflow.getHandle(contract.workflow_id).query(getState);
   });
 
-  const owned = async (ctx: { params: Record<string, string> } & Parameters<typeof currentUserId>[0]) => {
-    const contract = await findOwnedContract(deps, parse(uuid, ctx.params.id), currentUserId(ctx));
-    return temporal.workflow.getHandle(contract.workflow_id);
+  // The owner drives the contract. Each request is one Workflow Update (api/contract-updates.ts:
+  // Idempotency-Key, retries, 503s) and answers as GET /contracts/:id does, as of the update.
+  async function drive<Args extends [any, ...any[]]>(
+    ctx: Context,
+    route: string,
+    body: unknown,
+    def: UpdateDefinition<ContractState, Args>,
+    args: (userId: string) => Args,
+    naturalId: (contract: Contract, userId: string, requestHash: string) => string | Promise<string>,
+  ): Promise<void> {
+    const userId = currentUserId(ctx);
+    const contract = await findOwnedContract(deps, parse(uuid, ctx.params.id), userId);
+    const handle = temporal.workflow.getHandle(contract.workflow_id);
+    const state = await executeContractUpdate(deps, ctx, handle, def, args(userId), {
+      caller: { kind: 'user', id: userId },
+      contractId: contract.id,
+      route,
+      body,
+      naturalId: (hash) => naturalId(contract, userId, hash),
+    });
+    ctx.body = contractDetailJson(contractAtUpdate(await loadContractDetail(deps, await findContract(deps, contract.id)), state));
+  }
+
+  // A review's natural id names the delivery it reviews: the latest attempt as Postgres has it,
+  // which is where a client learns of a delivery (GET, the delivery:new event).
+  const review = async (contract: Contract, userId: string, hash: string) => {
+    const latest = await knex('deliveries').where({ contract_id: contract.id }).max('attempt as attempt').first();
+    return naturalUpdateId.review(userId, latest?.attempt ?? 0, hash);
   };
 
-  r.post('/:id/close-bidding', async (ctx) => {
-    const handle = await owned(ctx);
-    ctx.body = await handle.executeUpdate(closeBidding, { args: [{ userId: currentUserId(ctx) }] });
-  });
+  r.post('/:id/close-bidding', (ctx) =>
+    drive(ctx, '/contracts/:id/close-bidding', null, closeBidding, (userId) => [{ userId }], () => naturalUpdateId.closeBidding()),
+  );
 
-  r.post('/:id/award', async (ctx) => {
+  r.post('/:id/award', (ctx) => {
     const body = parse(awardBody, ctx.request.body);
-    const handle = await owned(ctx);
-    ctx.body = await handle.executeUpdate(award, { args: [{ userId: currentUserId(ctx), bidId: body.bid_id }] });
+    return drive(ctx, '/contracts/:id/award', body, award, (userId) => [{ userId, bidId: body.bid_id }], () => naturalUpdateId.award(body.bid_id));
   });
 
-  r.post('/:id/accept', async (ctx) => {
+  r.post('/:id/accept', (ctx) => {
     const body = parse(acceptBody, ctx.request.body);
-    const handle = await owned(ctx);
-    ctx.body = await handle.executeUpdate(accept, { args: [{ userId: currentUserId(ctx), ...body }] });
+    return drive(ctx, '/contracts/:id/accept', body, accept, (userId) => [{ userId, ...body }], review);
   });
 
-  r.post('/:id/reject', async (ctx) => {
+  r.post('/:id/reject', (ctx) => {
     const body = parse(rejectBody, ctx.request.body);
-    const handle = await owned(ctx);
-    ctx.body = await handle.executeUpdate(reject, { args: [{ userId: currentUserId(ctx), reason: body.reason }] });
+    return drive(ctx, '/contracts/:id/reject', body, reject, (userId) => [{ userId, reason: body.reason }], review);
   });
 
-  r.post('/:id/cancel', async (ctx) => {
+  r.post('/:id/cancel', (ctx) => {
     const body = parse(cancelBody, ctx.request.body);
-    const handle = await owned(ctx);
-    ctx.body = await handle.executeUpdate(cancel, { args: [{ userId: currentUserId(ctx), reason: body.reason }] });
+    return drive(ctx, '/contracts/:id/cancel', body, cancel, (userId) => [{ userId, reason: body.reason }], () => naturalUpdateId.cancel());
   });
 
   return r;

@@ -4,9 +4,11 @@ import { deliver, submitBid } from '../../workflows/contract-messages';
 import { currentAgent } from '../auth';
 import { findContract } from '../contracts-store';
 import type { ApiDeps } from '../deps';
+import { executeContractUpdate } from '../contract-updates';
 import { HttpError } from '../errors';
 import { agentInvolvedIn, naming, referenceNotFound } from '../references';
 import { acceptedBidJson, openContractJson } from '../serializers';
+import { naturalUpdateId } from '../update-ids';
 import { parse } from '../validate';
 import { bidBody, deliverBody } from './contract-schemas';
 
@@ -40,17 +42,20 @@ export function meshRouter(deps: ApiDeps): Router {
     const contract = await naming('contract', 'contract_id', findContract(deps, body.contract_id));
     const missing = contract.required_capabilities.filter((c) => !agent.capabilities.includes(c));
     if (missing.length) throw new HttpError('CAPABILITY_MISMATCH', `agent lacks required capabilities: ${missing.join(', ')}`);
-    const bid = await temporal.workflow.getHandle(contract.workflow_id).executeUpdate(submitBid, {
-      args: [
-        {
-          agentId: agent.id,
-          priceCents: body.price_cents,
-          etaSeconds: body.eta_seconds,
-          confidence: body.confidence,
-          message: body.message,
-          replace: body.replace,
-        },
-      ],
+    const bidRequest = {
+      agentId: agent.id,
+      priceCents: body.price_cents,
+      etaSeconds: body.eta_seconds,
+      confidence: body.confidence,
+      message: body.message,
+      replace: body.replace,
+    };
+    const bid = await executeContractUpdate(deps, ctx, temporal.workflow.getHandle(contract.workflow_id), submitBid, [bidRequest], {
+      caller: { kind: 'agent', id: agent.id },
+      contractId: contract.id,
+      route: '/mesh/bid',
+      body,
+      naturalId: (hash) => naturalUpdateId.bid(agent.id, hash),
     });
     ctx.status = bid.revision === 1 ? 201 : 200;
     ctx.body = { status: 'accepted', bid: acceptedBidJson(contract.id, bid) };
@@ -66,8 +71,12 @@ export function meshRouter(deps: ApiDeps): Router {
       if (!(await agentInvolvedIn(knex, contract.id, agent.id))) throw referenceNotFound('contract', 'contract_id');
       throw new HttpError('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
     }
-    const d = await temporal.workflow.getHandle(contract.workflow_id).executeUpdate(deliver, {
-      args: [{ agentId: agent.id, output: body.output }],
+    const d = await executeContractUpdate(deps, ctx, temporal.workflow.getHandle(contract.workflow_id), deliver, [{ agentId: agent.id, output: body.output }], {
+      caller: { kind: 'agent', id: agent.id },
+      contractId: contract.id,
+      route: '/mesh/deliver',
+      body,
+      naturalId: (hash) => naturalUpdateId.deliver(agent.id, hash),
     });
     ctx.status = 201;
     ctx.body = { delivery: { id: d.deliveryId, contract_id: contract.id, attempt: d.attempt, delivered_at: d.deliveredAt } };

@@ -88,7 +88,8 @@ describe('bids', () => {
     const first = await bid({});
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ status: 'accepted', bid: { revision: 1, price_cents: 500 } });
-    expect((await bid({})).body.error.code).toBe('DUPLICATE_BID');
+    // Another bid without replace (the same bid again would be a retry, answered as the first).
+    expect((await bid({ price_cents: 450 })).body.error.code).toBe('DUPLICATE_BID');
     const replaced = await bid({ price_cents: 400, replace: true });
     expect(replaced.status).toBe(200);
     expect(replaced.body.bid).toMatchObject({ id: first.body.bid.id, revision: 2 });

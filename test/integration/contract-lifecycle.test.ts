@@ -123,7 +123,7 @@ describe('a contract through HTTP', () => {
     const second = await api('POST', '/api/v1/mesh/bid', { apiKey: other.apiKey, body: { contract_id: id, price_cents: 4_500, eta_seconds: 60, confidence: 0.5 } });
     const res = await api('POST', `/api/v1/contracts/${id}/award`, { token: user.token, body: { bid_id: second.body.bid.id } });
     expect(res.status).toBe(200);
-    expect(res.body.award).toMatchObject({ agentId: other.id, mode: 'manual' });
+    expect(res.body.award).toMatchObject({ agent_id: other.id, bid_id: second.body.bid.id, detail: { mode: 'manual' } });
     const contract = await waitForContract(api, user.token, id, 'IN_PROGRESS');
     expect(contract.award.agent_id).toBe(other.id);
     await api('POST', `/api/v1/contracts/${id}/cancel`, { token: user.token });

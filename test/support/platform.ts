@@ -34,11 +34,13 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
   });
   const deps = await createApiDeps(config);
   const instance = await startApiInstance(deps);
-  const worker = await createMainWorker({
-    config,
-    activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config }),
-    workflowBundle: { codePath: inject('workflowBundlePath') },
-  });
+  const mainWorker = () =>
+    createMainWorker({
+      config,
+      activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config }),
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+    });
+  let worker = await mainWorker();
   const sandboxWorker = await createSandboxWorker({
     config,
     // Its own sandbox, as in production where the API and the sandbox worker are separate
@@ -50,7 +52,8 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
       config,
     }),
   });
-  const running = Promise.all([worker.run(), sandboxWorker.run()]);
+  let workerRun = worker.run();
+  const sandboxRun = sandboxWorker.run();
   // As in the main worker process. Test files share the database, so one relay leads and the
   // others stand by, taking over quickly when its file ends.
   const relay = startOutboxRelay({ databaseUrl: config.DATABASE_URL, redis: deps.redis, retention: config.EVENTS_RETENTION, log: deps.log, standbyMs: 200 });
@@ -61,10 +64,20 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
     base,
     instance,
     api: apiClient(base),
-    async close() {
+    /** Stops the main worker, as a crash would: its contracts' work waits in Temporal. */
+    async stopWorker() {
       worker.shutdown();
+      await workerRun;
+    },
+    /** A new main worker on the same task queue, after stopWorker. */
+    async startWorker() {
+      worker = await mainWorker();
+      workerRun = worker.run();
+    },
+    async close() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       sandboxWorker.shutdown();
-      await running;
+      await Promise.all([workerRun, sandboxRun]);
       await relay.stop();
       await instance.close();
       await deps.close();
@@ -99,9 +112,9 @@ export function apiClient(base: string) {
   return async function call<T = any>(
     method: string,
     path: string,
-    opts: { token?: string; apiKey?: string; body?: unknown; rawBody?: string } = {},
+    opts: { token?: string; apiKey?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
   ): Promise<ApiResponse<T>> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...opts.headers };
     if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
     if (opts.apiKey) headers['X-API-Key'] = opts.apiKey;
     if (opts.body !== undefined || opts.rawBody !== undefined) headers['Content-Type'] = 'application/json';

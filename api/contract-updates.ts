@@ -1,0 +1,66 @@
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
+import type { Context } from 'koa';
+import type { ApiDeps } from './deps';
+import { claimIdempotencyKey, optionalIdempotencyKey, requestHash } from './idempotency';
+import { generation, keyedUpdateId, type UpdateCaller } from './update-ids';
+
+// Every state-changing contract request (close-bidding, award, accept, reject, cancel, bid,
+// deliver) runs through here, as one Workflow Update whose id makes a retry of the request
+// attach to its first attempt and get that attempt's answer (see api/update-ids.ts).
+
+export interface ContractRequest {
+  caller: UpdateCaller;
+  contractId: string;
+  /** The route's pattern, e.g. '/contracts/:id/accept'. */
+  route: string;
+  /** The parsed body, as the handler will act on it. */
+  body: unknown;
+}
+
+/** What identifies a request for its Idempotency-Key: method, route, contract and body. */
+export function contractRequestHash(ctx: Context, req: ContractRequest): string {
+  return requestHash({ method: ctx.method, route: req.route, contract_id: req.contractId, body: req.body ?? null });
+}
+
+// A workflow refusal that changed nothing and asks for a retry (a write failed past its bound).
+const refusedForNow = (err: unknown) =>
+  err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'UNAVAILABLE';
+
+// How many fresh tries one key gets after such refusals; past them its answer stays the 503.
+const MAX_GENERATIONS = 5;
+
+/**
+ * Runs the update under the request's Idempotency-Key (bound to this request in Postgres
+ * first, so reusing it for another request is the 422) or, without one, under the request's
+ * natural id. Temporal's answer comes within API_TEMPORAL_TIMEOUT_SECONDS or the request is
+ * a 503 (api/errors.ts) that the client retries with the same key to get the answer.
+ */
+export async function executeContractUpdate<Ret, Args extends [any, ...any[]]>(
+  deps: Pick<ApiDeps, 'knex' | 'temporal' | 'config'>,
+  ctx: Context,
+  handle: WorkflowHandle,
+  def: UpdateDefinition<Ret, Args>,
+  args: Args,
+  req: ContractRequest & { naturalId: (requestHash: string) => string | Promise<string> },
+): Promise<Ret> {
+  const key = optionalIdempotencyKey(ctx);
+  const hash = contractRequestHash(ctx, req);
+  let updateId: string;
+  if (key === undefined) {
+    updateId = await req.naturalId(hash);
+  } else {
+    await claimIdempotencyKey(deps.knex, { caller: req.caller, key, route: `${ctx.method} ${req.route}`, requestHash: hash });
+    updateId = keyedUpdateId(req.caller, key, hash);
+  }
+  const deadline = Date.now() + deps.config.API_TEMPORAL_TIMEOUT_SECONDS * 1000;
+  return deps.temporal.withDeadline(deadline, async () => {
+    for (let n = 0; ; n++) {
+      try {
+        return await handle.executeUpdate(def, { args, updateId: generation(updateId, n) });
+      } catch (err) {
+        if (!refusedForNow(err) || n + 1 >= MAX_GENERATIONS) throw err;
+      }
+    }
+  });
+}
