@@ -3,9 +3,11 @@
 // --force` (which provides the test server). Hermes is unreleased: after a workflow change,
 // re-record every scenario from the new code instead of guarding it with patched().
 //
-// Scenarios: contract-ledger-settled (an agent delivers by hand), contract-wasm-settled (the
-// awarded agent's binary runs in the sandbox), contract-reawarded (the first delivery is
-// rejected, the runner-up settles), task-succeeded (a direct task).
+// Scenarios, one per way a contract ends: contract-ledger-settled (an agent delivers by hand),
+// contract-wasm-settled (the awarded agent's binary runs in the sandbox), contract-reawarded
+// (the first delivery is rejected, the runner-up settles), contract-expired (no bids),
+// contract-cancelled (the owner cancels while the agent works), contract-failed (the agent
+// misses its deadline); and task-succeeded (a direct task).
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
@@ -18,11 +20,12 @@ import { recordedActivities } from '../test/support/recorded-activities';
 import { registerSearchAttributes } from '../test/support/register-search-attributes';
 import { WORKFLOWS_PATH } from '../workers/create-worker';
 import { contractWorkflow } from '../workflows/contract';
-import { accept, closeBidding, deliver, reject, submitBid } from '../workflows/contract-messages';
+import { accept, cancel, closeBidding, deliver, getState, reject, submitBid } from '../workflows/contract-messages';
+import { eventually } from '../test/support/eventually';
 import { taskWorkflow } from '../workflows/task';
 
 const scenario = process.argv[2];
-const scenarios = ['contract-ledger-settled', 'contract-wasm-settled', 'contract-reawarded', 'task-succeeded'];
+const scenarios = ['contract-ledger-settled', 'contract-wasm-settled', 'contract-reawarded', 'contract-expired', 'contract-cancelled', 'contract-failed', 'task-succeeded'];
 if (!scenario || !scenarios.includes(scenario)) {
   console.error(`usage: npm run record-history -- <${scenarios.join('|')}> [--force]`);
   process.exit(2);
@@ -48,9 +51,8 @@ if (scenario === 'contract-wasm-settled') recorder.executionPlan = plan;
 const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'record', workflowsPath: WORKFLOWS_PATH, activities });
 const sandboxWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'record-sandbox', activities: sandboxActivities });
 
-const waitFor = async (handle: { query: (q: string) => Promise<unknown> }, status: string) => {
-  while (((await handle.query('getState')) as { status: string }).status !== status) await new Promise((r) => setTimeout(r, 50));
-};
+type Handle = Awaited<ReturnType<typeof env.client.workflow.start<typeof contractWorkflow>>>;
+const waitFor = (handle: Handle, status: string) => eventually(async () => (await handle.query(getState)).status === status, { timeout: 30_000 });
 
 async function record() {
   if (scenario === 'task-succeeded') {
@@ -60,16 +62,26 @@ async function record() {
   }
   const input = contractInput({ contractId: ids(1), userId: ids(2), ...(scenario === 'contract-reawarded' && { maxReawards: 1 }) });
   const handle = await env.client.workflow.start(contractWorkflow, { taskQueue: 'record', workflowId: `contract-${input.contractId}`, args: [input] });
+  if (scenario === 'contract-expired') {
+    await handle.result(); // the test server skips through the bidding window
+    return handle.fetchHistory();
+  }
   const winner = bid({ agentId: ids(3), priceCents: 2_000 });
   await handle.executeUpdate(submitBid, { args: [winner] });
   await handle.executeUpdate(submitBid, { args: [bid({ agentId: ids(4), priceCents: 9_000 })] });
   await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+  if (scenario === 'contract-cancelled' || scenario === 'contract-failed') {
+    await waitFor(handle, 'IN_PROGRESS');
+    if (scenario === 'contract-cancelled') await handle.executeUpdate(cancel, { args: [{ userId: input.userId, reason: 'no longer needed' }] });
+    await handle.result(); // contract-failed: the delivery window passes
+    return handle.fetchHistory();
+  }
   if (scenario === 'contract-reawarded') {
     await waitFor(handle, 'IN_PROGRESS');
     await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: { summary: 'draft' } }] });
     await waitFor(handle, 'DELIVERED');
     await handle.executeUpdate(reject, { args: [{ userId: input.userId, reason: 'not it' }] });
-    while (((await handle.query('getState')) as { award: { agentId: string } }).award.agentId !== ids(4)) await new Promise((r) => setTimeout(r, 50));
+    await eventually(async () => (await handle.query(getState)).award?.agentId === ids(4), { timeout: 30_000 });
     await waitFor(handle, 'IN_PROGRESS');
     await handle.executeUpdate(deliver, { args: [{ agentId: ids(4), output: { summary: 'done' } }] });
   } else if (scenario !== 'contract-wasm-settled') {

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Activities } from '../activities';
 import type { SandboxActivities } from '../activities/execute-agent';
 import type { Config } from '../lib/config';
+import { heartbeatWhileRunning } from './heartbeats';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -21,6 +22,9 @@ export async function createMainWorker(opts: {
     taskQueue: opts.config.TEMPORAL_TASK_QUEUE,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: opts.activities,
+    interceptors: { activity: [heartbeatWhileRunning] },
+    // A killed worker's cached workflows move to another worker after this, not the default 10 s.
+    stickyQueueScheduleToStartTimeout: '3 seconds',
   });
 }
 

@@ -3,10 +3,14 @@ import type { ActivityOptions } from '@temporalio/workflow';
 // Retry policies by kind of work. Every one is bounded: an activity that keeps failing past
 // its bound surfaces as an ActivityFailure the workflow ends on (FAILED, escrow released),
 // never as a contract retrying forever. The bounds outlast a database or Stripe restart.
+// Main-worker activities heartbeat while they run (workers/heartbeats.ts): a worker killed
+// mid-activity is noticed after HEARTBEAT, and the activity retried on another, in seconds.
+const HEARTBEAT = '5 seconds';
 
 /** Postgres writes: seconds each; a data error (activities/data-errors.ts) is not retried. */
 export const DB_WRITE: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: HEARTBEAT,
   scheduleToCloseTimeout: '10 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: ['DATA_REJECTED'] },
 };
@@ -14,6 +18,7 @@ export const DB_WRITE: ActivityOptions = {
 /** Stripe calls that decide a contract's escrow. */
 export const PAYMENT: ActivityOptions = {
   startToCloseTimeout: '60 seconds',
+  heartbeatTimeout: HEARTBEAT,
   scheduleToCloseTimeout: '1 hour',
   retry: {
     initialInterval: '2 seconds',
@@ -29,6 +34,7 @@ export const PAYMENT: ActivityOptions = {
  */
 export const LEDGER_FOLLOW_UP: ActivityOptions = {
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: HEARTBEAT,
   scheduleToCloseTimeout: '24 hours',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', nonRetryableErrorTypes: ['DATA_REJECTED'] },
 };

@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, type ActivityFailure } from '@temporalio/workflow';
 import type {
   Award,
   BidRequest,
@@ -12,54 +12,53 @@ import type {
   Review,
 } from '../domain/contract-types';
 import type { ErrorCode } from '../domain/errors';
+import type { ExecutionPlan, ExecutionReport } from '../domain/execution';
+import { TERMINAL_STATUSES, type ContractStatus, type FailureReason } from '../domain/statuses';
 import type { Caller } from './contract-messages';
-import type { ExecutionReport } from '../domain/execution';
-import { CANCELLABLE_STATUSES, TERMINAL_STATUSES, type ContractStatus, type FailureReason } from '../domain/statuses';
 
-// The contract's in-memory state and the synchronous checks that guard every update. No I/O
-// and no clock of its own: the workflow passes times in, so this class is deterministic.
+// The contract's state, and the checks that guard every update. Every change goes through a
+// method here; the workflow and its handlers read the getters. No I/O and no clock of its
+// own: times come in as arguments, so this class is deterministic and testable alone.
+//
+// Validators decide on facts the workflow holds, not on the status the main loop last wrote:
+// a delivery is "held" from the moment its handler took it (its write may still be running),
+// so a review sent right after GET shows DELIVERED is never refused.
 
 export function refuse(type: ErrorCode, message: string, field?: string): never {
   throw ApplicationFailure.create({ type, message, nonRetryable: true, details: field ? [{ field }] : [] });
 }
 
+type Write = 'pending' | 'stored';
 
 export class ContractProcess {
-  status: ContractStatus = 'BIDDING';
-  biddingOpen = true;
   readonly biddingDeadline: string;
-  awardDeadline: string | null = null;
-  deliveryDeadline: string | null = null;
-  reviewDeadline: string | null = null;
-  readonly bids = new Map<string, BidView>();
-  manualAwardBidId: string | null = null;
-  award: Award | null = null;
-  payment: PaymentView | null = null;
-  delivery: DeliveryView | null = null;
-  review: Review | null = null;
-  cancelReason: string | null = null;
-  failureReason: FailureReason | null = null;
-  statusDetail: string | null = null;
-  closedAt: string | null = null;
-  /** The awarded agent's binary is running in the sandbox; its output will be the delivery. */
-  executing = false;
-  execution: ExecutionReport | null = null;
-  /** Stripe webhooks about this contract's payment, in arrival order. */
-  readonly paymentSignals: PaymentSignal[] = [];
-  /** Tail of the serial payment operations (capture, void, refund never overlap). */
-  paymentQueue: Promise<void> = Promise.resolve();
-  /** Settlement has begun: the early-capture timer stands down. */
-  settling = false;
-  /** Which award this is: 1, then 2… after re-awards; keys and delivery attempts follow it. */
-  round = 1;
-  reawards = 0;
-  readonly failedAgents: string[] = [];
-  /** Update handlers still writing to Postgres; the main flow waits for them before moving on. */
-  pendingWrites = 0;
-  /** The contract's row exists (the `created` update answers then). */
-  persisted = false;
-  /** Why the row could not be written; the workflow ends without a contract. */
-  creationFailure: Error | null = null;
+  #status: ContractStatus = 'BIDDING';
+  #biddingOpen = true;
+  #persisted = false;
+  #creationFailure: ActivityFailure | null = null;
+  #awardDeadline: string | null = null;
+  readonly #bids = new Map<string, BidView>();
+  #manualAwardBidId: string | null = null;
+  #award: Award | null = null;
+  /** The awarded agent's binary runs in the sandbox; its output will be the delivery. */
+  #plan: ExecutionPlan | null = null;
+  #payment: PaymentView | null = null;
+  #deliveryDeadline: string | null = null;
+  #reviewDeadline: string | null = null;
+  #delivery: { view: DeliveryView; write: Write } | null = null;
+  #execution: ExecutionReport | null = null;
+  #review: { view: Review; write: Write } | null = null;
+  #cancelReason: string | null = null;
+  #settling = false;
+  #failureReason: FailureReason | null = null;
+  #statusDetail: string | null = null;
+  #closedAt: string | null = null;
+  readonly #paymentSignals: PaymentSignal[] = [];
+  /** Which award this is: 1, then 2… after re-awards; idempotency keys and attempts follow it. */
+  #round = 1;
+  readonly #failedAgents: string[] = [];
+  /** Handler writes still running; the main loop waits for them before it moves on. */
+  #pendingWrites = 0;
 
   constructor(
     readonly input: ContractInput,
@@ -68,41 +67,59 @@ export class ContractProcess {
     this.biddingDeadline = new Date(startedAtMs + input.biddingWindowSeconds * 1000).toISOString();
   }
 
-  get cancelRequested(): boolean {
-    return this.cancelReason !== null;
+  get status(): ContractStatus { return this.#status; }
+  get isTerminal(): boolean { return TERMINAL_STATUSES.includes(this.#status); }
+  get persisted(): boolean { return this.#persisted; }
+  get creationFailure(): ActivityFailure | null { return this.#creationFailure; }
+  get biddingOpen(): boolean { return this.#biddingOpen; }
+  get bids(): ReadonlyMap<string, BidView> { return this.#bids; }
+  get manualAwardBidId(): string | null { return this.#manualAwardBidId; }
+  get award(): Award | null { return this.#award; }
+  get plan(): ExecutionPlan | null { return this.#plan; }
+  get payment(): PaymentView | null { return this.#payment; }
+  get deliveryDeadline(): string | null { return this.#deliveryDeadline; }
+  get reviewDeadline(): string | null { return this.#reviewDeadline; }
+  /** The delivery once its row is written. */
+  get delivery(): DeliveryView | null { return this.#delivery?.write === 'stored' ? this.#delivery.view : null; }
+  /** A delivery taken whose row is still being written. */
+  get deliveryPending(): boolean { return this.#delivery?.write === 'pending'; }
+  /** The review once its row is written. */
+  get review(): Review | null { return this.#review?.write === 'stored' ? this.#review.view : null; }
+  /** A review taken whose row is still being written. */
+  get reviewPending(): boolean { return this.#review?.write === 'pending'; }
+  get execution(): ExecutionReport | null { return this.#execution; }
+  get cancelRequested(): boolean { return this.#cancelReason !== null; }
+  get cancelReason(): string | null { return this.#cancelReason; }
+  get settling(): boolean { return this.#settling; }
+  get statusDetail(): string | null { return this.#statusDetail; }
+  get round(): number { return this.#round; }
+  get reawards(): number { return this.#round - 1; }
+  get failedAgents(): readonly string[] { return this.#failedAgents; }
+  get writesSettled(): boolean { return this.#pendingWrites === 0; }
+  get paymentSignals(): readonly PaymentSignal[] { return this.#paymentSignals; }
+
+  /** A refund or dispute at Stripe took the contract's money back while it ran. */
+  get paymentLost(): PaymentSignal | null {
+    const pi = this.#payment?.paymentIntentId;
+    return this.#paymentSignals.find((s) => s.paymentIntentId === pi && (s.kind === 'refunded' || s.kind === 'disputed')) ?? null;
   }
 
-  get isTerminal(): boolean {
-    return TERMINAL_STATUSES.includes(this.status);
-  }
+  // --- changes, in lifecycle order ---
 
-  private assertOwner(caller: Caller): void {
-    if (caller.userId !== this.input.userId) refuse('FORBIDDEN', 'only the contract owner may do this');
-  }
-
-  private assertStatus(allowed: readonly ContractStatus[], action: string): void {
-    if (!allowed.includes(this.status) || this.cancelRequested) {
-      refuse('INVALID_STATE', `cannot ${action} a contract that is ${this.cancelRequested ? 'being cancelled' : this.status}`);
-    }
-  }
-
-  validateBid(req: BidRequest): void {
-    if (this.status !== 'BIDDING' || !this.biddingOpen || this.cancelRequested) {
-      refuse('BIDDING_CLOSED', 'bidding on this contract is closed');
-    }
-    if (!Number.isSafeInteger(req.priceCents) || req.priceCents < 0) refuse('VALIDATION_ERROR', 'price must be whole cents ≥ 0', 'price_cents');
-    if (!Number.isSafeInteger(req.etaSeconds) || req.etaSeconds <= 0) refuse('VALIDATION_ERROR', 'ETA must be a positive number of seconds', 'eta_seconds');
-    if (!(req.confidence >= 0 && req.confidence <= 1)) refuse('VALIDATION_ERROR', 'confidence must be between 0 and 1', 'confidence');
-    if (req.priceCents > this.input.rewardCents) {
-      refuse('PRICE_ABOVE_REWARD', `price ${req.priceCents} exceeds the reward of ${this.input.rewardCents} cents`, 'price_cents');
-    }
-    if (this.bids.has(req.agentId) && !req.replace) {
-      refuse('DUPLICATE_BID', 'this agent already bid; send replace: true to replace the bid');
-    }
-  }
+  markPersisted(): void { this.#persisted = true; }
+  creationFailed(err: ActivityFailure): void { this.#creationFailure = err; }
+  setStatus(status: ContractStatus): void { this.#status = status; }
+  closeBidding(): void { this.#biddingOpen = false; }
+  noteDetail(detail: string | null): void { this.#statusDetail = detail; }
+  writeStarted(): void { this.#pendingWrites++; }
+  writeFinished(): void { this.#pendingWrites--; }
+  paymentSignal(signal: PaymentSignal): void { this.#paymentSignals.push(signal); }
+  paymentChanged(payment: PaymentView | null): void { this.#payment = payment; }
+  requestCancel(reason: string | undefined): void { this.#cancelReason = reason?.trim() || 'cancelled by the owner'; }
+  startAwardWindow(deadline: string): void { this.#awardDeadline = deadline; }
 
   applyBid(req: BidRequest, newBidId: string, nowIso: string): BidView {
-    const previous = this.bids.get(req.agentId);
+    const previous = this.#bids.get(req.agentId);
     const bid: BidView = {
       bidId: previous?.bidId ?? newBidId,
       agentId: req.agentId,
@@ -113,7 +130,7 @@ export class ContractProcess {
       revision: (previous?.revision ?? 0) + 1,
       submittedAt: nowIso,
     };
-    this.bids.set(req.agentId, bid);
+    this.#bids.set(req.agentId, bid);
     return bid;
   }
 
@@ -123,39 +140,116 @@ export class ContractProcess {
    * bid is withdrawn (the owner may award again within the window).
    */
   undoBid(bid: BidView, previous: BidView | undefined): void {
-    if (this.bids.get(bid.agentId) !== bid) return;
-    if (previous) this.bids.set(bid.agentId, previous);
-    else this.bids.delete(bid.agentId);
-    if (this.manualAwardBidId === bid.bidId && !previous) this.manualAwardBidId = null;
+    if (this.#bids.get(bid.agentId) !== bid) return;
+    if (previous) this.#bids.set(bid.agentId, previous);
+    else this.#bids.delete(bid.agentId);
+    if (this.#manualAwardBidId === bid.bidId && !previous) this.#manualAwardBidId = null;
+  }
+
+  requestManualAward(bidId: string): void {
+    this.#manualAwardBidId = bidId;
+    this.#biddingOpen = false;
+  }
+
+  awarded(award: Award, plan: ExecutionPlan | null): void {
+    this.#award = award;
+    this.#plan = plan;
+  }
+
+  startWork(deliveryDeadline: string): void { this.#deliveryDeadline = deliveryDeadline; }
+  executed(report: ExecutionReport | null): void { this.#execution = report; }
+
+  /** A delivery taken: it counts from now (no second delivery, reviews may come). */
+  deliveryTaken(view: DeliveryView, reviewDeadline: string): void {
+    this.#delivery = { view, write: 'pending' };
+    this.#reviewDeadline = reviewDeadline;
+  }
+  deliveryStored(): void {
+    if (this.#delivery) this.#delivery.write = 'stored';
+    this.#status = 'DELIVERED'; // written with the delivery row by recordDelivery
+  }
+  deliveryDropped(): void {
+    this.#delivery = null;
+    this.#reviewDeadline = null;
+  }
+
+  reviewTaken(view: Review): void { this.#review = { view, write: 'pending' }; }
+  reviewStored(): void { if (this.#review) this.#review.write = 'stored'; }
+  reviewDropped(): void { this.#review = null; }
+
+  startSettling(): void { this.#settling = true; }
+
+  /** The awarded agent failed and the next-ranked bid takes over: the work starts afresh. */
+  reaward(failedAgentId: string, detail: string): void {
+    this.#failedAgents.push(failedAgentId);
+    this.#round++;
+    this.#statusDetail = detail;
+    this.#award = null;
+    this.#plan = null;
+    this.#payment = null;
+    this.#delivery = null;
+    this.#review = null;
+    this.#execution = null;
+    this.#deliveryDeadline = null;
+    this.#reviewDeadline = null;
+    this.#settling = false;
+  }
+
+  closed(status: ContractStatus, failureReason: FailureReason | null, detail: string | null, closedAt: string): void {
+    this.#status = status;
+    this.#failureReason = failureReason;
+    this.#statusDetail = detail;
+    this.#closedAt = closedAt;
+  }
+
+  // --- validators: refuse with a typed failure, change nothing ---
+
+  private assertOwner(caller: Caller): void {
+    if (caller.userId !== this.input.userId) refuse('FORBIDDEN', 'only the contract owner may do this');
+  }
+
+  validateBid(req: BidRequest): void {
+    if (this.#status !== 'BIDDING' || !this.#biddingOpen || this.cancelRequested) {
+      refuse('BIDDING_CLOSED', 'bidding on this contract is closed');
+    }
+    if (!Number.isSafeInteger(req.priceCents) || req.priceCents < 0) refuse('VALIDATION_ERROR', 'price must be whole cents ≥ 0', 'price_cents');
+    if (!Number.isSafeInteger(req.etaSeconds) || req.etaSeconds <= 0) refuse('VALIDATION_ERROR', 'ETA must be a positive number of seconds', 'eta_seconds');
+    if (!(req.confidence >= 0 && req.confidence <= 1)) refuse('VALIDATION_ERROR', 'confidence must be between 0 and 1', 'confidence');
+    if (req.priceCents > this.input.rewardCents) {
+      refuse('PRICE_ABOVE_REWARD', `price ${req.priceCents} exceeds the reward of ${this.input.rewardCents} cents`, 'price_cents');
+    }
+    if (this.#bids.has(req.agentId) && !req.replace) {
+      refuse('DUPLICATE_BID', 'this agent already bid; send replace: true to replace the bid');
+    }
   }
 
   validateCloseBidding(caller: Caller): void {
     this.assertOwner(caller);
-    if (this.status !== 'BIDDING' || !this.biddingOpen || this.cancelRequested) refuse('BIDDING_CLOSED', 'bidding is already closed');
+    if (this.#status !== 'BIDDING' || !this.#biddingOpen || this.cancelRequested) refuse('BIDDING_CLOSED', 'bidding is already closed');
   }
 
-  validateManualAward(caller: Caller & { bidId: string }): BidView {
+  validateManualAward(caller: Caller & { bidId: string }): void {
     this.assertOwner(caller);
     if (this.input.awardMode !== 'manual') refuse('INVALID_STATE', 'this contract is awarded automatically');
-    if (this.status !== 'BIDDING' || this.manualAwardBidId !== null || this.cancelRequested) {
-      refuse('INVALID_STATE', `cannot award a contract that is ${this.status}`);
+    if (this.#status !== 'BIDDING' || this.#manualAwardBidId !== null || this.cancelRequested) {
+      refuse('INVALID_STATE', `cannot award a contract that is ${this.cancelRequested ? 'being cancelled' : this.#status}`);
     }
-    const bid = [...this.bids.values()].find((b) => b.bidId === caller.bidId);
-    if (!bid) refuse('BID_NOT_FOUND', `no bid ${caller.bidId} on this contract`, 'bid_id');
-    return bid;
+    if (![...this.#bids.values()].some((b) => b.bidId === caller.bidId)) refuse('BID_NOT_FOUND', `no bid ${caller.bidId} on this contract`, 'bid_id');
   }
 
   validateDeliver(req: DeliveryRequest): void {
-    if (!this.award || req.agentId !== this.award.agentId) refuse('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
-    if (this.status !== 'IN_PROGRESS' || this.delivery !== null || this.cancelRequested) {
-      refuse('INVALID_STATE', `cannot deliver to a contract that is ${this.status}`);
+    if (!this.#award || req.agentId !== this.#award.agentId) refuse('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
+    if (this.#plan) refuse('INVALID_STATE', "this agent's binary runs in the sandbox; its output is the delivery");
+    if (this.#delivery) refuse('INVALID_STATE', 'this contract already has its delivery');
+    if (this.#status !== 'IN_PROGRESS' || this.cancelRequested) {
+      refuse('INVALID_STATE', `cannot deliver to a contract that is ${this.cancelRequested ? 'being cancelled' : this.#status}`);
     }
-    if (this.executing) refuse('INVALID_STATE', "the agent's binary is running in the sandbox; its output is the delivery");
   }
 
   validateReview(caller: Caller): void {
     this.assertOwner(caller);
-    if (this.status !== 'DELIVERED' || this.review !== null) refuse('INVALID_STATE', `cannot review a contract that is ${this.status}`);
+    if (this.#review) refuse('INVALID_STATE', this.#review.view.automatic ? 'the review window closed and the delivery was accepted' : 'this delivery was already reviewed');
+    if (!this.#delivery || this.isTerminal || this.#settling) refuse('INVALID_STATE', `cannot review a contract that is ${this.#status}: there is no delivery to review`);
   }
 
   validateAccept(req: Caller & { rating: number }): void {
@@ -167,32 +261,34 @@ export class ContractProcess {
 
   validateCancel(caller: Caller): void {
     this.assertOwner(caller);
-    this.assertStatus(CANCELLABLE_STATUSES, 'cancel');
+    if (this.cancelRequested) refuse('INVALID_STATE', 'this contract is already being cancelled');
+    if (this.#delivery) refuse('INVALID_STATE', 'the agent has delivered: accept or reject the delivery instead of cancelling');
+    if (this.isTerminal || this.#settling) refuse('INVALID_STATE', `cannot cancel a contract that is ${this.#status}`);
   }
 
   view(): ContractState {
     return {
       contractId: this.input.contractId,
       userId: this.input.userId,
-      status: this.status,
+      status: this.#status,
       intent: this.input.intent,
       rewardCents: this.input.rewardCents,
       currency: this.input.currency,
       awardMode: this.input.awardMode,
-      biddingOpen: this.biddingOpen,
+      biddingOpen: this.#biddingOpen,
       biddingDeadline: this.biddingDeadline,
-      awardDeadline: this.awardDeadline,
-      deliveryDeadline: this.deliveryDeadline,
-      reviewDeadline: this.reviewDeadline,
-      bids: [...this.bids.values()],
-      award: this.award,
-      payment: this.payment,
-      delivery: this.delivery,
-      execution: this.execution,
-      review: this.review,
-      failureReason: this.failureReason,
-      statusDetail: this.statusDetail,
-      closedAt: this.closedAt,
+      awardDeadline: this.#awardDeadline,
+      deliveryDeadline: this.#deliveryDeadline,
+      reviewDeadline: this.#reviewDeadline,
+      bids: [...this.#bids.values()],
+      award: this.#award,
+      payment: this.#payment,
+      delivery: this.#delivery?.view ?? null,
+      execution: this.#execution,
+      review: this.#review?.view ?? null,
+      failureReason: this.#failureReason,
+      statusDetail: this.#statusDetail,
+      closedAt: this.#closedAt,
     };
   }
 }

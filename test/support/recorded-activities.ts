@@ -23,6 +23,11 @@ export interface Recorder {
    * 'fault' as an outage that outlasts every retry.
    */
   failWith: (name: keyof Activities, args: unknown[]) => 'data' | 'fault' | null;
+  /**
+   * Holds a call's answer back until the promise settles: the call is recorded (its write
+   * "committed") but the workflow has not heard yet.
+   */
+  gates: Partial<Record<keyof Activities, Promise<void>>>;
 }
 
 export function recordedActivities(): { activities: Activities; recorder: Recorder } {
@@ -36,6 +41,7 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     reputations: {},
     executionPlan: null,
     failWith: () => null,
+    gates: {},
   };
   const record = (name: keyof Activities, args: unknown[]) => recorder.calls.push({ name, args });
   const payment = (status: PaymentView['status'], amountCents: number): PaymentView => ({
@@ -83,7 +89,9 @@ export function recordedActivities(): { activities: Activities; recorder: Record
         const failure = recorder.failWith(name as keyof Activities, args);
         if (failure === 'data') throw ApplicationFailure.nonRetryable('invalid byte sequence for encoding "UTF8": 0x00', 'DATA_REJECTED');
         if (failure === 'fault') throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
-        return (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+        const result = await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+        await recorder.gates[name as keyof Activities];
+        return result;
       },
     ]),
   ) as Activities;

@@ -10,7 +10,7 @@ describe('undoBid', () => {
     const p = new ContractProcess(contractInput({ awardMode: 'manual' }), Date.parse(at));
     const req = bid();
     const placed = p.applyBid(req, 'bid-1', at);
-    p.manualAwardBidId = placed.bidId;
+    p.requestManualAward(placed.bidId);
     p.undoBid(placed, undefined);
     expect(p.bids.size).toBe(0);
     expect(p.manualAwardBidId).toBeNull();

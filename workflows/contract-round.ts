@@ -1,0 +1,142 @@
+import * as wf from '@temporalio/workflow';
+import type { Award, ContractOutcome, DeliveryView } from '../domain/contract-types';
+import { deliveryFromStdout, type ExecutionReport } from '../domain/execution';
+import { HermesStatus } from '../domain/search-attributes';
+import { msUntil, nowIso, secondsFromNow, stepKey } from './clock';
+import { planExecution, recordAgentMetric, recordAward, recordDelivery, recordReview, recomputeAgentTrust, settleContract } from './contract-activities';
+import { executionFigures, finish, isDataRejected, transition, type AgentFailure } from './contract-endings';
+import type { ContractProcess } from './contract-process';
+import type { EscrowSaga } from './escrow-saga';
+import { sandboxActivities } from './sandbox-activities';
+
+// One award served: escrow, work, review, settlement. Ends the contract (an outcome), or
+// reports the awarded agent's failure so the caller can re-award.
+
+export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen: Award): Promise<ContractOutcome | AgentFailure> {
+  const { input } = c;
+  const cancelled = () => finish(c, escrow, 'CANCELLED', null, c.cancelReason);
+  // Known from the award on, so a manual delivery from an agent that runs in the sandbox is refused.
+  c.awarded(chosen, await planExecution(chosen.agentId, chosen.etaSeconds));
+  await transition(c, 'AWARDED', {}, chosen.agentId);
+  await recordAward(input.contractId, chosen);
+  if (c.cancelRequested) return cancelled();
+
+  if (chosen.priceCents > 0) {
+    const held = await escrow.hold(chosen);
+    if (!held.ok) return 'cancelled' in held ? cancelled() : finish(c, escrow, 'FAILED', 'payment_failed', held.failure);
+  }
+
+  // Work: the sandbox runs the agent's binary, or the agent delivers before the deadline.
+  const startedAt = Date.now();
+  c.startWork(secondsFromNow(input.deliveryWindowSeconds));
+  await transition(c, 'IN_PROGRESS', { deliveryDeadline: c.deliveryDeadline });
+  if (c.plan) {
+    const ran = await executeInSandbox(c);
+    if (ran === 'cancelled') return cancelled();
+    if (ran !== 'delivered') return { reason: 'execution_failed', detail: ran.failure, actualSeconds: Math.round((Date.now() - startedAt) / 1000) };
+  }
+  // A delivery whose write was refused is taken back (see the deliver handler): wait on.
+  const deadline = c.deliveryDeadline!;
+  do {
+    await wf.condition(() => c.delivery !== null || c.cancelRequested || c.paymentLost !== null, msUntil(deadline));
+    await wf.condition(() => c.writesSettled);
+  } while (!c.delivery && !c.cancelRequested && !c.paymentLost && Date.now() < Date.parse(deadline));
+  if (c.paymentLost) return paymentLost(c, escrow);
+  if (!c.delivery) {
+    if (c.cancelRequested) return cancelled();
+    return { reason: 'delivery_missed', detail: 'the agent did not deliver before the deadline' };
+  }
+  const actualSeconds = Math.round((Date.parse(c.delivery.deliveredAt) - startedAt) / 1000);
+
+  // Review: accept (1-5), reject (reason), or silence, which accepts. A review whose write
+  // was refused is taken back (see the handlers): wait on.
+  while (!c.review && !c.paymentLost) {
+    const reviewed = await wf.condition(() => c.review !== null || c.paymentLost !== null, msUntil(c.reviewDeadline!));
+    if (!reviewed && !c.reviewPending && !c.paymentLost) {
+      const silence = { decision: 'accepted' as const, rating: null, comment: null, reason: null, automatic: true, reviewedAt: nowIso() };
+      c.reviewTaken(silence);
+      await recordReview(input.contractId, c.delivery.attempt, silence);
+      c.reviewStored();
+    }
+    await wf.condition(() => c.writesSettled);
+  }
+  if (c.paymentLost) return paymentLost(c, escrow);
+  const review = c.review!;
+  if (review.decision === 'rejected') return { reason: 'rejected', detail: review.reason, actualSeconds };
+
+  // Settle: capture the escrow (unless already held on the platform), record the agent's
+  // metric, then pay the owner's wallet less the fee atomically with SETTLED.
+  c.startSettling();
+  await escrow.capture();
+  await recordAgentMetric({
+    agentId: chosen.agentId,
+    contractId: input.contractId,
+    outcome: 'success',
+    failureReason: null,
+    promisedEtaSeconds: chosen.etaSeconds,
+    actualSeconds,
+    rating: review.rating,
+    priceCents: chosen.priceCents,
+    ...executionFigures(c),
+  });
+  await recomputeAgentTrust(chosen.agentId);
+  await settleContract({
+    contractId: input.contractId,
+    agentId: chosen.agentId,
+    priceCents: c.payment ? chosen.priceCents : 0,
+    currency: input.currency,
+    idempotencyKey: stepKey('settlement', c.round),
+    closedAt: nowIso(),
+  });
+  return finish(c, escrow, 'SETTLED', null, null);
+}
+
+// Refunded or disputed at Stripe while the contract ran: there is nothing to pay out, and it
+// is no failure of the agent's.
+function paymentLost(c: ContractProcess, escrow: EscrowSaga): Promise<ContractOutcome> {
+  return finish(c, escrow, 'FAILED', 'payment_failed', `the payment was ${c.paymentLost!.kind} at Stripe`);
+}
+
+/** Writes a delivery taken by the workflow or a handler; DELIVERED goes with its row. */
+export async function storeDelivery(c: ContractProcess, delivery: DeliveryView): Promise<void> {
+  const reviewDeadline = secondsFromNow(c.input.reviewWindowSeconds);
+  c.deliveryTaken(delivery, reviewDeadline);
+  await recordDelivery(c.input.contractId, delivery, reviewDeadline);
+  c.deliveryStored();
+  wf.upsertSearchAttributes([{ key: HermesStatus, value: 'DELIVERED' }]);
+}
+
+async function executeInSandbox(c: ContractProcess): Promise<'delivered' | 'cancelled' | { failure: string }> {
+  const { input } = c;
+  const plan = c.plan!;
+  const award = c.award!;
+  const scope = new wf.CancellationScope();
+  void wf.condition(() => c.cancelRequested).then(() => scope.cancel());
+  try {
+    const report = await scope.run(() =>
+      sandboxActivities(plan).executeAgent({
+        ...plan,
+        contractId: input.contractId,
+        input: { contract_id: input.contractId, intent: input.intent, context: input.context },
+      }),
+    );
+    c.executed(report);
+    await storeDelivery(c, {
+      deliveryId: wf.uuid4(),
+      agentId: award.agentId,
+      bidId: award.bidId,
+      attempt: c.round,
+      output: deliveryFromStdout(report.stdout),
+      deliveredAt: nowIso(),
+      source: 'sandbox',
+    });
+    return 'delivered';
+  } catch (err) {
+    if (wf.isCancellation(err)) return 'cancelled';
+    // Our own write failing is no failure of the agent's.
+    if (err instanceof wf.ActivityFailure && (err.activityType !== 'executeAgent' || isDataRejected(err))) throw err;
+    const cause = err instanceof wf.ActivityFailure && err.cause ? err.cause : err;
+    if (cause instanceof wf.ApplicationFailure) c.executed((cause.details?.[0] as ExecutionReport | undefined) ?? null);
+    return { failure: cause instanceof Error ? cause.message : String(cause) };
+  }
+}
