@@ -14,6 +14,7 @@ type StatusFields = Parameters<Activities['setContractStatus']>[2];
 
 /** The workflow's one way to change the contract's status: its row, then its memory. */
 export async function transition(c: ContractProcess, status: ContractStatus, fields: StatusFields = {}, agentId?: string): Promise<void> {
+  c.decide(status);
   await setContractStatus(c.input.contractId, status, fields);
   c.setStatus(status);
   // One upsert per transition (the awarded agent goes with AWARDED).

@@ -32,7 +32,13 @@ type Write = 'pending' | 'stored';
 
 export class ContractProcess {
   readonly biddingDeadline: string;
+  /** The status whose row is written: what answers and GET show. */
   #status: ContractStatus = 'BIDDING';
+  /**
+   * The status the workflow has decided, from before its row is written: what validators go
+   * by, so nothing is accepted in the moment between the write and the workflow hearing of it.
+   */
+  #decided: ContractStatus = 'BIDDING';
   #biddingOpen = true;
   #persisted = false;
   #creationFailure: ActivityFailure | null = null;
@@ -108,7 +114,8 @@ export class ContractProcess {
 
   markPersisted(): void { this.#persisted = true; }
   creationFailed(err: ActivityFailure): void { this.#creationFailure = err; }
-  setStatus(status: ContractStatus): void { this.#status = status; }
+  decide(status: ContractStatus): void { this.#decided = status; }
+  setStatus(status: ContractStatus): void { this.#status = this.#decided = status; }
   closeBidding(): void { this.#biddingOpen = false; }
   noteDetail(detail: string | null): void { this.#statusDetail = detail; }
   writeStarted(): void { this.#pendingWrites++; }
@@ -166,7 +173,7 @@ export class ContractProcess {
   }
   deliveryStored(): void {
     if (this.#delivery) this.#delivery.write = 'stored';
-    this.#status = 'DELIVERED'; // written with the delivery row by recordDelivery
+    this.#status = this.#decided = 'DELIVERED'; // written with the delivery row by recordDelivery
   }
   deliveryDropped(): void {
     this.#delivery = null;
@@ -196,7 +203,7 @@ export class ContractProcess {
   }
 
   closed(status: ContractStatus, failureReason: FailureReason | null, detail: string | null, closedAt: string): void {
-    this.#status = status;
+    this.#status = this.#decided = status;
     this.#failureReason = failureReason;
     this.#statusDetail = detail;
     this.#closedAt = closedAt;
@@ -209,7 +216,7 @@ export class ContractProcess {
   }
 
   validateBid(req: BidRequest): void {
-    if (this.#status !== 'BIDDING' || !this.#biddingOpen || this.cancelRequested) {
+    if (this.#decided !== 'BIDDING' || !this.#biddingOpen || this.cancelRequested) {
       refuse('BIDDING_CLOSED', 'bidding on this contract is closed');
     }
     if (!Number.isSafeInteger(req.priceCents) || req.priceCents < 0) refuse('VALIDATION_ERROR', 'price must be whole cents ≥ 0', 'price_cents');
@@ -225,31 +232,32 @@ export class ContractProcess {
 
   validateCloseBidding(caller: Caller): void {
     this.assertOwner(caller);
-    if (this.#status !== 'BIDDING' || !this.#biddingOpen || this.cancelRequested) refuse('BIDDING_CLOSED', 'bidding is already closed');
+    if (this.#decided !== 'BIDDING' || !this.#biddingOpen || this.cancelRequested) refuse('BIDDING_CLOSED', 'bidding is already closed');
   }
 
   validateManualAward(caller: Caller & { bidId: string }): void {
     this.assertOwner(caller);
     if (this.input.awardMode !== 'manual') refuse('INVALID_STATE', 'this contract is awarded automatically');
-    if (this.#status !== 'BIDDING' || this.#manualAwardBidId !== null || this.cancelRequested) {
-      refuse('INVALID_STATE', `cannot award a contract that is ${this.cancelRequested ? 'being cancelled' : this.#status}`);
+    if (this.#decided !== 'BIDDING' || this.#manualAwardBidId !== null || this.cancelRequested) {
+      refuse('INVALID_STATE', `cannot award a contract that is ${this.cancelRequested ? 'being cancelled' : this.#decided}`);
     }
     if (![...this.#bids.values()].some((b) => b.bidId === caller.bidId)) refuse('BID_NOT_FOUND', `no bid ${caller.bidId} on this contract`, 'bid_id');
   }
 
-  validateDeliver(req: DeliveryRequest): void {
+  validateDeliver(req: DeliveryRequest, nowMs: number): void {
     if (!this.#award || req.agentId !== this.#award.agentId) refuse('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
     if (this.#plan) refuse('INVALID_STATE', "this agent's binary runs in the sandbox; its output is the delivery");
     if (this.#delivery) refuse('INVALID_STATE', 'this contract already has its delivery');
-    if (this.#status !== 'IN_PROGRESS' || this.cancelRequested) {
-      refuse('INVALID_STATE', `cannot deliver to a contract that is ${this.cancelRequested ? 'being cancelled' : this.#status}`);
+    if (this.#decided !== 'IN_PROGRESS' || this.cancelRequested) {
+      refuse('INVALID_STATE', `cannot deliver to a contract that is ${this.cancelRequested ? 'being cancelled' : this.#decided}`);
     }
+    if (this.#deliveryDeadline && nowMs >= Date.parse(this.#deliveryDeadline)) refuse('INVALID_STATE', 'the delivery deadline has passed');
   }
 
   validateReview(caller: Caller): void {
     this.assertOwner(caller);
     if (this.#review) refuse('INVALID_STATE', this.#review.view.automatic ? 'the review window closed and the delivery was accepted' : 'this delivery was already reviewed');
-    if (!this.#delivery || this.isTerminal || this.#settling) refuse('INVALID_STATE', `cannot review a contract that is ${this.#status}: there is no delivery to review`);
+    if (!this.#delivery || TERMINAL_STATUSES.includes(this.#decided) || this.#settling) refuse('INVALID_STATE', `cannot review a contract that is ${this.#decided}: there is no delivery to review`);
   }
 
   validateAccept(req: Caller & { rating: number }): void {
@@ -263,7 +271,7 @@ export class ContractProcess {
     this.assertOwner(caller);
     if (this.cancelRequested) refuse('INVALID_STATE', 'this contract is already being cancelled');
     if (this.#delivery) refuse('INVALID_STATE', 'the agent has delivered: accept or reject the delivery instead of cancelling');
-    if (this.isTerminal || this.#settling) refuse('INVALID_STATE', `cannot cancel a contract that is ${this.#status}`);
+    if (TERMINAL_STATUSES.includes(this.#decided) || this.#settling) refuse('INVALID_STATE', `cannot cancel a contract that is ${this.#decided}`);
   }
 
   view(): ContractState {

@@ -84,7 +84,7 @@ function registerHandlers(c: ContractProcess): void {
       await tracked(c, 'delivery', () => storeDelivery(c, delivery), () => c.deliveryDropped());
       return delivery;
     },
-    { validator: (req) => c.validateDeliver(req) },
+    { validator: (req) => c.validateDeliver(req, Date.now()) },
   );
   const review = (r: Omit<Review, 'automatic' | 'reviewedAt'>) => takeReview(c, { ...r, automatic: false, reviewedAt: nowIso() });
   wf.setHandler(accept, (req) => review({ decision: 'accepted', rating: req.rating, comment: req.comment ?? null, reason: null }), {

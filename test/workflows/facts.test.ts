@@ -71,6 +71,20 @@ describe('validators on facts', () => {
     expect(await handle.result()).toMatchObject({ status: 'SETTLED' });
   });
 
+  it('refuses a late delivery once the contract is written FAILED, before the workflow heard back', async () => {
+    const { input, handle, winner } = await inProgress({ deliveryWindowSeconds: 60 });
+    const write = gate();
+    t.recorder.gates.setContractStatus = write.closed;
+    const failed = () => callsFor('setContractStatus', input.contractId).filter((args) => args[1] === 'FAILED');
+    const outcome = handle.result(); // skips time past the delivery deadline
+    await eventually(() => expect(failed()).toHaveLength(1));
+    const refused = await refusal(handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'late' }] }));
+    expect(refused.type).toBe('INVALID_STATE');
+    write.open();
+    expect(await outcome).toMatchObject({ status: 'FAILED', failureReason: 'delivery_missed' });
+    expect(callsFor('recordDelivery', input.contractId)).toHaveLength(0);
+  });
+
   it('refuses a manual delivery from an agent whose binary runs in the sandbox; the run delivers', async () => {
     const run = gate();
     const sandboxQueue = 'facts-sandbox';
