@@ -10,8 +10,9 @@ export interface PaymentReversal {
 }
 
 // A refund or dispute reported by Stripe (not started by Hermes). Before settlement the money
-// leaves the contract's escrow; after settlement it is clawed back from the owner's wallet as
-// far as its balance goes and the platform absorbs the rest, so no wallet goes negative.
+// leaves the contract's escrow; after settlement the payout this contract credited is clawed
+// back from the owner's wallet as far as its balance goes and the platform absorbs the rest
+// (domain/ledger.ts clawbackMovement), so no wallet goes negative.
 export function createPaymentReversalActivities({ knex }: { knex: Knex }) {
   return {
     async applyPaymentReversal(r: PaymentReversal): Promise<'applied' | 'nothing to reverse'> {
@@ -25,7 +26,13 @@ export function createPaymentReversalActivities({ knex }: { knex: Knex }) {
         if (settled) {
           const owner = await trx('agents').where({ id: p.agent_id }).first('owner_id');
           const wallet = await trx('agent_wallets').where({ user_id: owner.owner_id }).forUpdate().first('balance_cents');
-          lines = clawbackMovement(owner.owner_id, amount, Number(wallet?.balance_cents ?? 0));
+          // What this contract actually credited the owner (the payout, after the fee), not the price.
+          const [paid] = await trx('ledger_entries as e')
+            .join('ledger_transactions as t', 't.id', 'e.transaction_id')
+            .where({ 'e.account': 'agent_wallet', 'e.account_id': owner.owner_id, 'e.contract_id': p.contract_id })
+            .whereIn('t.kind', ['settlement', 'clawback'])
+            .sum({ total: 'e.amount_cents' });
+          lines = clawbackMovement(owner.owner_id, amount, Number(paid?.total ?? 0), Number(wallet?.balance_cents ?? 0));
         } else {
           lines = refundMovement(p.contract_id, amount);
         }

@@ -49,11 +49,12 @@ export function refundMovement(contractId: string, amountCents: number): LedgerL
 
 /**
  * Money taken back after settlement (a refund or a lost dispute): the owner's wallet gives
- * back what it received, as far as its balance goes; the platform absorbs the rest, so no
- * wallet goes negative.
+ * back what this contract paid into it, as far as its balance goes; the platform absorbs the
+ * rest (its own fee, and any payout already withdrawn), so no wallet goes negative and no
+ * owner repays money they never received.
  */
-export function clawbackMovement(ownerId: string, amountCents: number, walletAvailableCents: number): LedgerLine[] {
-  const fromWallet = Math.min(amountCents, Math.max(0, walletAvailableCents));
+export function clawbackMovement(ownerId: string, amountCents: number, paidOutCents: number, walletAvailableCents: number): LedgerLine[] {
+  const fromWallet = Math.max(0, Math.min(amountCents, paidOutCents, walletAvailableCents));
   return nonZero([
     line('stripe_clearing', null, amountCents),
     line('agent_wallet', ownerId, -fromWallet),
