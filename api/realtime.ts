@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import type { Server as HttpServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Server, type Socket } from 'socket.io';
+import { holdsAllCapabilities } from '../domain/capabilities';
 import { compareEventIds, EVENTS_STREAM, parseEntry, presenceKey, rooms, type StoredEvent } from '../lib/events';
 import type { ApiDeps } from './deps';
 
@@ -18,11 +19,30 @@ import type { ApiDeps } from './deps';
 // in order, the retained events after that id that are addressed to it, then live ones. The
 // guarantee is at-least-once within the retention: dedupe on event_id. If the id has been
 // trimmed away, `events:gap` tells the client to reload state over HTTP.
+//
+// contract:new reaches only agents that may bid on it: those holding every required
+// capability (domain/capabilities.ts). It is addressed to the capability rooms, but rooms only
+// ever add up (an agent with one of the capabilities is in one of them) and this is an
+// intersection, so the event goes to every instance (serverSideEmit) and each emits it to its
+// own sockets that pass the rule.
 
 const GROUP = 'hermes-relay';
 const REPLAY_LIMIT = 1000;
+const NARROWED = 'hermes:narrowed-event';
 
 type Identity = { kind: 'agent'; agentId: string; capabilities: string[] } | { kind: 'user'; userId: string };
+
+/** The capabilities a socket must hold all of to receive the event; none for most events. */
+function requiredCapabilities(e: StoredEvent): string[] {
+  const required = e.type === 'contract:new' ? e.data.required_capabilities : undefined;
+  return Array.isArray(required) ? required.map(String) : [];
+}
+
+function mayReceive(identity: Identity, e: StoredEvent): boolean {
+  const required = requiredCapabilities(e);
+  if (required.length === 0) return true;
+  return identity.kind === 'agent' && holdsAllCapabilities(identity.capabilities, required);
+}
 
 export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
   const { config, knex, tokens, auth, log } = deps;
@@ -119,8 +139,25 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
     }
     for (const entry of entries) {
       const e = parseEntry(entry);
-      if (e.rooms.some((r) => socket.rooms.has(r))) socket.emit(e.type, payload(e));
+      if (e.rooms.some((r) => socket.rooms.has(r)) && mayReceive(socket.data.identity as Identity, e)) socket.emit(e.type, payload(e));
     }
+  }
+
+  async function emitNarrowedLocally(e: StoredEvent) {
+    for (const socket of await io.local.in(e.rooms).fetchSockets()) {
+      if (mayReceive(socket.data.identity as Identity, e)) socket.emit(e.type, payload(e));
+    }
+  }
+  io.on(NARROWED, (e: StoredEvent) => {
+    emitNarrowedLocally(e).catch((err) => log.warn({ err, event_id: e.id }, 'narrowed event not emitted'));
+  });
+  async function broadcast(e: StoredEvent) {
+    if (requiredCapabilities(e).length === 0) {
+      if (e.rooms.length) io.to(e.rooms).emit(e.type, payload(e));
+      return;
+    }
+    io.serverSideEmit(NARROWED, e);
+    await emitNarrowedLocally(e);
   }
 
   const relay = startRelay();
@@ -142,7 +179,7 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
           for (const [, entries] of res ?? []) {
             for (const entry of entries) {
               const e = parseEntry(entry);
-              if (e.rooms.length) io.to(e.rooms).emit(e.type, payload(e));
+              await broadcast(e);
               await reader.xack(EVENTS_STREAM, GROUP, e.id);
             }
           }

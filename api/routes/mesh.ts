@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
+import { missingCapabilities } from '../../domain/capabilities';
 import { deliver, submitBid } from '../../workflows/contract-messages';
 import { currentAgent } from '../auth';
 import { findContract } from '../contracts-store';
@@ -20,7 +21,8 @@ export function meshRouter(deps: ApiDeps): Router {
   const r = new Router({ prefix: '/mesh' });
   r.use(auth.requireAgent);
 
-  // Open contracts this agent is capable of, soonest deadline first.
+  // Open contracts this agent is capable of (every required capability, as in
+  // domain/capabilities.ts, here in SQL), soonest deadline first.
   r.get('/contracts', async (ctx) => {
     const q = parse(openQuery, ctx.query);
     const agent = currentAgent(ctx);
@@ -40,7 +42,7 @@ export function meshRouter(deps: ApiDeps): Router {
     const body = parse(bidBody, ctx.request.body);
     const agent = currentAgent(ctx);
     const contract = await naming('contract', 'contract_id', findContract(deps, body.contract_id));
-    const missing = contract.required_capabilities.filter((c) => !agent.capabilities.includes(c));
+    const missing = missingCapabilities(agent.capabilities, contract.required_capabilities);
     if (missing.length) throw new HttpError('CAPABILITY_MISMATCH', `agent lacks required capabilities: ${missing.join(', ')}`);
     const bidRequest = {
       agentId: agent.id,
