@@ -15,7 +15,12 @@ export async function up(knex: Knex): Promise<void> {
     t.integer('successful_contracts').notNullable().defaultTo(0);
     t.bigInteger('total_earnings_cents').notNullable().defaultTo(0);
     t.timestamp('computed_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    // What the reputation endpoint reports beyond the factors, kept with the cached score.
+    t.decimal('avg_execution_seconds', 14, 3);
     t.index(['trust_score']);
+    t.index(['total_earnings_cents']);
+    t.index(['total_contracts']);
+    t.index(['success_rate']);
   });
 }
 

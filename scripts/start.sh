@@ -26,6 +26,18 @@ trap shutdown EXIT
 trap 'exit 130' INT TERM
 
 start_postgres "$STATE_DIR/postgres" "${HERMES_PG_PORT:-54320}"
+# Migrate before Temporal starts. Hermes is unreleased and rewrites its migrations: a local
+# database migrated by files that have changed since is recreated, saying so (local development
+# databases only; scripts/migrate-dev.ts refuses anything else), and Temporal's local state goes
+# with it, since its contracts lived in that database.
+migrated=0
+(cd "$HERMES_ROOT" && npx tsx scripts/migrate-dev.ts "$STATE_DIR/migrations.json") || migrated=$?
+case "$migrated" in
+  0) ;;
+  3) log "the local dev database was recreated: clearing Temporal's local state (its workflows were for that data)"
+     rm -f "$STATE_DIR/temporal/temporal.db" "$STATE_DIR/temporal/temporal.db-"* ;;
+  *) die "migrating the local dev database failed (see above)" ;;
+esac
 start_redis "$STATE_DIR/redis" "${HERMES_REDIS_PORT:-63790}" yes
 start_stripe_mock "$STATE_DIR/stripe" "${HERMES_STRIPE_PORT:-12111}"
 start_seaweedfs "$STATE_DIR/seaweedfs" "${HERMES_SEAWEEDFS_BASE_PORT:-8327}"
@@ -33,7 +45,6 @@ start_temporal "$STATE_DIR/temporal" "${HERMES_TEMPORAL_PORT:-7233}" "${HERMES_T
 
 cd "$HERMES_ROOT"
 export API_PORT="${API_PORT:-3000}" API_HOST="${API_HOST:-127.0.0.1}"
-npx tsx scripts/migrate.ts
 "$HERMES_ROOT/node_modules/.bin/tsx" workers/main.ts >> "$STATE_DIR/logs/worker.log" 2>&1 & children+=($!)
 "$HERMES_ROOT/node_modules/.bin/tsx" workers/sandbox.ts >> "$STATE_DIR/logs/sandbox.log" 2>&1 & children+=($!)
 "$HERMES_ROOT/node_modules/.bin/tsx" api/main.ts >> "$STATE_DIR/logs/api.log" 2>&1 & children+=($!)

@@ -2,10 +2,10 @@ import type { Knex } from 'knex';
 import { createEnum, id, timestamps, touchUpdatedAt } from '../db/schema-helpers';
 import { TASK_STATUSES } from '../domain/statuses';
 
-// Direct tasks: a user runs an agent's binary on an input, outside the market.
+// Direct tasks: a user runs an agent's binary on an input, outside the market. Created before
+// task_results, whose runs belong to a task or to a contract.
 export async function up(knex: Knex): Promise<void> {
   await createEnum(knex, 'task_status', TASK_STATUSES);
-  await knex.raw("ALTER TYPE task_outcome ADD VALUE IF NOT EXISTS 'cancelled' BEFORE 'error'");
   await knex.schema.createTable('tasks', (t) => {
     id(t, knex);
     t.uuid('owner_id').notNullable().references('users.id');
@@ -22,18 +22,9 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['owner_id', 'created_at']);
   });
   await touchUpdatedAt(knex, 'tasks');
-  await knex.schema.alterTable('task_results', (t) => {
-    t.foreign('task_id').references('tasks.id');
-  });
-  // One row per attempt: a retried write of the same attempt is a no-op.
-  await knex.raw(
-    'CREATE UNIQUE INDEX task_results_run_attempt ON task_results (contract_id, task_id, attempt) NULLS NOT DISTINCT',
-  );
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.raw('DROP INDEX task_results_run_attempt');
-  await knex.schema.alterTable('task_results', (t) => t.dropForeign(['task_id']));
   await knex.schema.dropTable('tasks');
   await knex.raw('DROP TYPE task_status');
 }
