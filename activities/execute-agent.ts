@@ -85,6 +85,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config }: San
         agent_id: req.agentId,
         contract_id: req.contractId ?? null,
         task_id: req.taskId ?? null,
+        round: req.round ?? 1,
         attempt,
         outcome: row.outcome,
         exit_code: row.exitCode,
@@ -94,7 +95,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config }: San
         fuel_consumed: row.fuelConsumed,
         error: row.message,
       })
-      .onConflict(knex.raw('(contract_id, task_id, attempt)'))
+      .onConflict(knex.raw('(contract_id, task_id, round, attempt)'))
       .merge()
       .returning(['id', 'stdout_sha256', 'stdout_bytes', 'stderr_sha256', 'stderr_bytes']);
     const stdout = reportText(row.stdout);

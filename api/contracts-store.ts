@@ -24,7 +24,7 @@ export async function loadContractDetail(deps: { models: Models }, contract: Con
   const [bids, deliveries, executions] = await Promise.all([
     deps.models.Bid.query().where({ contract_id: contract.id }).orderBy('created_at'),
     deps.models.Delivery.query().where({ contract_id: contract.id }).orderBy('attempt'),
-    deps.models.TaskResult.query().where({ contract_id: contract.id }).orderBy('attempt'),
+    deps.models.TaskResult.query().where({ contract_id: contract.id }).orderBy(['round', 'attempt']),
   ]);
   return { contract, bids, deliveries, executions };
 }

@@ -63,6 +63,7 @@ export function taskResultJson(r: TaskResult) {
   const stdout = outputJson(r.stdout);
   const stderr = outputJson(r.stderr);
   return {
+    round: r.round,
     attempt: r.attempt,
     outcome: r.outcome,
     exit_code: r.exit_code,

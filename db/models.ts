@@ -211,6 +211,8 @@ export class TaskResult extends Model {
   agent_id!: string;
   contract_id!: string | null;
   task_id!: string | null;
+  /** The contract's award round; with the activity attempt, the run's key. */
+  round!: number;
   attempt!: number;
   outcome!: TaskOutcome;
   exit_code!: number | null;

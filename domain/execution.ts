@@ -17,6 +17,12 @@ export interface ExecutionPlan {
 export interface ExecuteAgentRequest extends ExecutionPlan {
   contractId?: string;
   taskId?: string;
+  /**
+   * The contract's award round (1, then +1 per re-award; a task has only 1). With the
+   * activity attempt it keys the run's task_results row, so a re-awarded agent's run never
+   * overwrites an earlier agent's. Absent means 1.
+   */
+  round?: number;
   /** Written to the guest's stdin as JSON. */
   input: unknown;
 }

@@ -10,6 +10,8 @@ export async function up(knex: Knex): Promise<void> {
     t.uuid('agent_id').notNullable().references('agents.id');
     t.uuid('contract_id').references('contracts.id');
     t.uuid('task_id').references('tasks.id');
+    // Award round (a re-awarded contract runs another agent) and activity attempt within it.
+    t.integer('round').notNullable().defaultTo(1);
     t.integer('attempt').notNullable().defaultTo(1);
     t.specificType('outcome', 'task_outcome').notNullable();
     t.integer('exit_code');
@@ -30,9 +32,9 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['contract_id']);
     t.index(['task_id']);
   });
-  // One row per attempt: a retried write of the same attempt is a no-op.
+  // One row per round and attempt: a retried write of the same attempt is a no-op.
   await knex.raw(
-    'CREATE UNIQUE INDEX task_results_run_attempt ON task_results (contract_id, task_id, attempt) NULLS NOT DISTINCT',
+    'CREATE UNIQUE INDEX task_results_run_attempt ON task_results (contract_id, task_id, round, attempt) NULLS NOT DISTINCT',
   );
 }
 
