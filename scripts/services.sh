@@ -2,6 +2,9 @@
 # SeaweedFS).
 # Sourced after lib.sh. Every start_* takes a state directory and ports, waits until the
 # service answers, and records how to stop it in STOP_ACTIONS (run by stop_services).
+# Each runs in its own session (setsid, same pid): a Ctrl-C at the terminal reaches only the
+# script, which stops the services after what depends on them. (Postgres and Redis detach
+# themselves.)
 STOP_ACTIONS=()
 
 wait_for() { # wait_for <what> <seconds> <command...>
@@ -56,7 +59,7 @@ start_temporal() { # <dir> <port> <ui-port>
   local dir="$1" port="$2" ui="$3" args=()
   mkdir -p "$dir"
   for sa in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$sa"); done
-  "$TEMPORAL_CLI" server start-dev --db-filename "$dir/temporal.db" --ip 127.0.0.1 \
+  setsid "$TEMPORAL_CLI" server start-dev --db-filename "$dir/temporal.db" --ip 127.0.0.1 \
     --port "$port" --ui-port "$ui" --log-level warn "${args[@]}" > "$dir/temporal.log" 2>&1 &
   local pid=$!
   STOP_ACTIONS+=("kill_wait $pid")
@@ -69,7 +72,7 @@ start_temporal() { # <dir> <port> <ui-port>
 start_stripe_mock() { # <dir> <port>
   local dir="$1" port="$2"
   mkdir -p "$dir"
-  "$STRIPE_MOCK" -http-addr "127.0.0.1:$port" -https-addr "127.0.0.1:" > "$dir/stripe-mock.log" 2>&1 &
+  setsid "$STRIPE_MOCK" -http-addr "127.0.0.1:$port" -https-addr "127.0.0.1:" > "$dir/stripe-mock.log" 2>&1 &
   STOP_ACTIONS+=("kill_wait $!")
   wait_for "stripe-mock" 30 curl -sf -o /dev/null -H 'Authorization: Bearer sk_test_123' \
     "http://127.0.0.1:$port/v1/customers"
@@ -86,7 +89,7 @@ start_seaweedfs() { # <dir> <base-port>: uses base .. base+9
 {"identities":[{"name":"hermes","credentials":[{"accessKey":"$S3_ACCESS_KEY_ID","secretKey":"$S3_SECRET_ACCESS_KEY"}],
   "actions":["Admin","Read","Write","List","Tagging"]}]}
 JSON
-  "$WEED" server -dir="$dir" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+  setsid "$WEED" server -dir="$dir" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.port=$base -master.port.grpc=$((base + 1)) -master.volumeSizeLimitMB=64 \
     -volume.port=$((base + 2)) -volume.port.grpc=$((base + 3)) -volume.max=16 -volume.preStopSeconds=0 \
     -filer -filer.port=$((base + 4)) -filer.port.grpc=$((base + 5)) \

@@ -1,9 +1,48 @@
 #!/usr/bin/env bash
 # `npm start`: install what is missing, start Postgres, Redis, Temporal (with its UI) and
 # stripe-mock and SeaweedFS, migrate, then run the API and the workers until Ctrl-C, which stops it all.
+
+# Stopping: npm passes SIGINT/SIGTERM to its child, but when that child is a `sh -c` wrapper
+# the wrapper dies of it and this script never hears. So take SIGTERM when our parent dies
+# (the kernel's parent-death signal, set before re-running this script in place).
+if [ "${HERMES_START_PID:-}" != "$$" ]; then
+  HERMES_START_PID=$$ exec setpriv --pdeathsig TERM -- bash "$0" "$@"
+fi
+unset HERMES_START_PID
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$HERMES_ROOT/scripts/services.sh"
 started=$SECONDS
+
+# The Node processes, each a process group of its own (see run_node).
+children=()
+
+# Every process still below this script (an install or migration a Ctrl-C interrupted).
+descendants() { local c; for c in $(ps -o pid= --ppid "$1"); do descendants "$c"; echo "$c"; done; }
+
+# TERM the given pids (negative: a whole process group), wait up to 10 s, then KILL what is left.
+terminate() {
+  (($#)) || return 0
+  local p deadline=$((SECONDS + 10))
+  kill -TERM -- "$@" 2>/dev/null || true
+  for p in "$@"; do
+    while kill -0 -- "$p" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  done
+  kill -KILL -- "$@" 2>/dev/null || true
+}
+
+shutdown() {
+  # Ignore further signals: a second Ctrl-C, or npm's wrapper dying, must not cut this short.
+  trap '' INT TERM; trap - EXIT
+  log "stopping…"
+  # The API and workers first, while Temporal and Postgres are still there for them to drain.
+  terminate "${children[@]/#/-}"
+  stop_services
+  # shellcheck disable=SC2046 # one pid per word
+  terminate $(descendants $$)
+  log "stopped"
+}
+trap shutdown EXIT
+trap 'trap "" INT TERM; exit 130' INT TERM
 
 ensure_all
 
@@ -13,17 +52,13 @@ if [ "$(id -u)" = 0 ]; then default_state=/var/lib/hermes; else default_state="$
 STATE_DIR="${HERMES_STATE_DIR:-$default_state}"
 mkdir -p "$STATE_DIR/logs"; chmod 755 "$STATE_DIR"
 
-children=()
-shutdown() {
-  trap - EXIT INT TERM
-  log "stopping…"
-  for pid in "${children[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${children[@]}"; do wait "$pid" 2>/dev/null || true; done
-  stop_services
-  log "stopped"
+# A Node process in its own session and process group: a Ctrl-C at the terminal reaches only
+# this script, which stops them in order, and one signal reaches tsx and the node it runs.
+# The parent-death signal takes them down even if this script is killed outright.
+run_node() { # <log> <script>
+  setsid setpriv --pdeathsig TERM -- "$HERMES_ROOT/node_modules/.bin/tsx" "$2" >> "$1" 2>&1 &
+  children+=($!)
 }
-trap shutdown EXIT
-trap 'exit 130' INT TERM
 
 start_postgres "$STATE_DIR/postgres" "${HERMES_PG_PORT:-54320}"
 # Migrate before Temporal starts. Hermes is unreleased and rewrites its migrations: a local
@@ -45,9 +80,9 @@ start_temporal "$STATE_DIR/temporal" "${HERMES_TEMPORAL_PORT:-7233}" "${HERMES_T
 
 cd "$HERMES_ROOT"
 export API_PORT="${API_PORT:-3000}" API_HOST="${API_HOST:-127.0.0.1}"
-"$HERMES_ROOT/node_modules/.bin/tsx" workers/main.ts >> "$STATE_DIR/logs/worker.log" 2>&1 & children+=($!)
-"$HERMES_ROOT/node_modules/.bin/tsx" workers/sandbox.ts >> "$STATE_DIR/logs/sandbox.log" 2>&1 & children+=($!)
-"$HERMES_ROOT/node_modules/.bin/tsx" api/main.ts >> "$STATE_DIR/logs/api.log" 2>&1 & children+=($!)
+run_node "$STATE_DIR/logs/worker.log" workers/main.ts
+run_node "$STATE_DIR/logs/sandbox.log" workers/sandbox.ts
+run_node "$STATE_DIR/logs/api.log" api/main.ts
 wait_for "the API (see $STATE_DIR/logs/api.log)" 60 curl -sf "http://$API_HOST:$API_PORT/ready"
 
 cat <<BANNER
