@@ -117,6 +117,7 @@ async function executeInSandbox(c: ContractProcess): Promise<'delivered' | 'canc
       sandboxActivities(plan).executeAgent({
         ...plan,
         contractId: input.contractId,
+        round: c.round,
         input: { contract_id: input.contractId, intent: input.intent, context: input.context },
       }),
     );
