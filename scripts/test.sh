@@ -11,12 +11,13 @@ log "tools ready in $((SECONDS - started))s"
 RUN_DIR="$(mktemp -d /tmp/hermes-test.XXXXXX)"; chmod 755 "$RUN_DIR"
 trap 'stop_services; rm -rf "$RUN_DIR"' EXIT
 
-# Test ports sit apart from the dev stack's, so both can run at once.
-PG_FSYNC=off start_postgres "$RUN_DIR/postgres" "${HERMES_TEST_PG_PORT:-55432}"
-start_redis "$RUN_DIR/redis" "${HERMES_TEST_REDIS_PORT:-56379}" no
+# Test ports sit apart from the dev stack's, so both can run at once, and below Linux's
+# ephemeral range (32768+), where outgoing connections could already hold them.
+PG_FSYNC=off start_postgres "$RUN_DIR/postgres" "${HERMES_TEST_PG_PORT:-25432}"
+start_redis "$RUN_DIR/redis" "${HERMES_TEST_REDIS_PORT:-26379}" no
 start_stripe_mock "$RUN_DIR/stripe" "${HERMES_TEST_STRIPE_PORT:-12199}"
-start_seaweedfs "$RUN_DIR/seaweedfs" "${HERMES_TEST_SEAWEEDFS_BASE_PORT:-58300}"
-start_temporal "$RUN_DIR/temporal" "${HERMES_TEST_TEMPORAL_PORT:-57233}" "${HERMES_TEST_TEMPORAL_UI_PORT:-58233}"
+start_seaweedfs "$RUN_DIR/seaweedfs" "${HERMES_TEST_SEAWEEDFS_BASE_PORT:-28300}"
+start_temporal "$RUN_DIR/temporal" "${HERMES_TEST_TEMPORAL_PORT:-27233}" "${HERMES_TEST_TEMPORAL_UI_PORT:-28233}"
 log "services up in $((SECONDS - started))s"
 
 export NODE_ENV=test LOG_LEVEL="${LOG_LEVEL:-silent}" TEMPORAL_TEST_SERVER S3_BUCKET=hermes-test

@@ -12,7 +12,7 @@ import { MIGRATIONS_DIR } from '../../db/knex';
 // `npm start`'s migration step on a scratch database of the test Postgres: a database whose
 // migration history no longer matches migrations/ is recreated in development and refused
 // anywhere else; one that matches keeps its data.
-const base = new URL(process.env.DATABASE_URL ?? 'postgres://hermes:hermes@127.0.0.1:55432/hermes');
+const base = new URL(process.env.DATABASE_URL ?? 'postgres://hermes:hermes@127.0.0.1:25432/hermes');
 const database = `hermes_migrate_dev_${randomUUID().replaceAll('-', '')}`;
 const url = Object.assign(new URL(base), { pathname: `/${database}` }).toString();
 const record = join(tmpdir(), `${database}.json`);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startApiInstance, startPlatform, type Platform } from '../support/platform';
 
 // One capability rule — an agent must hold every required capability — for what it hears
@@ -43,12 +44,12 @@ describe('an agent must hold every required capability', () => {
     const onlyA = await listeningAgent(platform.base, owner.token, [a]);
 
     const needsBoth = await postContract(api, user.token, { required_capabilities: [a, b] });
-    await expect.poll(() => both.heard, { timeout: 15_000 }).toEqual([needsBoth]);
+    await eventually(() => expect(both.heard).toEqual([needsBoth]));
     // Events are relayed in order: once onlyA hears of a later contract needing just `a`, it
     // would have heard of the first one had it been sent.
     const needsA = await postContract(api, user.token, { required_capabilities: [a] });
-    await expect.poll(() => onlyA.heard, { timeout: 15_000 }).toEqual([needsA]);
-    await expect.poll(() => both.heard, { timeout: 15_000 }).toEqual([needsBoth, needsA]);
+    await eventually(() => expect(onlyA.heard).toEqual([needsA]));
+    await eventually(() => expect(both.heard).toEqual([needsBoth, needsA]));
 
     const listed = async (apiKey: string) => (await api('GET', '/api/v1/mesh/contracts?limit=100', { apiKey })).body.data.map((c: { id: string }) => c.id);
     expect(await listed(both.apiKey)).toEqual(expect.arrayContaining([needsBoth, needsA]));

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startPlatform, waitForContract, type Api, type Platform } from '../support/platform';
 
 // A refund reported by Stripe after settlement, through the signed webhook, the reversal
@@ -68,7 +69,7 @@ describe('a refund after settlement', () => {
     expect((await api('GET', '/api/v1/wallet', { token: owner.token })).body.balance_cents).toBe(5_404);
 
     expect((await refundAtStripe(refunded.paymentIntentId)).status).toBe(200);
-    await expect.poll(async () => (await knex('payments').where({ id: refunded.paymentId }).first('status')).status, { timeout: 15_000 }).toBe('refunded');
+    await eventually(async () => expect((await knex('payments').where({ id: refunded.paymentId }).first('status')).status).toBe('refunded'));
 
     expect(await clawbackOf(refunded.id)).toEqual([
       { account: 'stripe_clearing', amount_cents: 4_005 },
