@@ -109,6 +109,7 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
       }
       socket.join(rooms.contract(contractId));
       ack?.({ ok: true, contract_id: contractId });
+      await replayContract(socket, contractId).catch((err) => log.warn({ err, contract_id: contractId }, 'contract history not replayed'));
     });
     socket.on('unsubscribe', (req: { contract_id?: string }, ack?: (r: unknown) => void) => {
       socket.leave(rooms.contract(String(req?.contract_id ?? '')));
@@ -122,6 +123,20 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
     if (lastEventId) await replay(socket, String(lastEventId));
     socket.emit('ready', { rooms: [...socket.rooms].filter((r) => r !== socket.id) });
   });
+
+  // A new subscription first gets what was already published about the contract (the outbox
+  // keeps published rows for an hour), so subscribing right after POST /contracts answered
+  // still sees BIDDING and every bid. Live events may overlap: clients dedupe on event_id.
+  async function replayContract(socket: Socket, contractId: string) {
+    const room = rooms.contract(contractId);
+    const published = await knex('event_outbox')
+      .where({ contract_id: contractId })
+      .whereNotNull('stream_id')
+      .whereRaw('? = ANY(rooms)', [room])
+      .orderBy('id')
+      .select('type', 'payload', 'rooms', 'stream_id');
+    for (const row of published) socket.emit(row.type, payload({ id: row.stream_id, type: row.type, rooms: row.rooms, data: row.payload }));
+  }
 
   async function replay(socket: Socket, lastEventId: string) {
     const redis = deps.redis;

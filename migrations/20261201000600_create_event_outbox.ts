@@ -20,6 +20,8 @@ export async function up(knex: Knex): Promise<void> {
   });
   await knex.raw('CREATE INDEX event_outbox_unpublished ON event_outbox (id) WHERE published_at IS NULL');
   await knex.raw('CREATE INDEX event_outbox_published_at ON event_outbox (published_at) WHERE published_at IS NOT NULL');
+  // A new subscription replays its contract's published events (api/realtime.ts).
+  await knex.raw('CREATE INDEX event_outbox_contract ON event_outbox (contract_id, id)');
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -57,6 +57,35 @@ async function streamTop(stream = EVENTS_STREAM): Promise<string> {
 }
 
 describe('contract events', () => {
+  it('a subscription made right after POST /contracts answered gets every event, BIDDING first', async () => {
+    const { api } = platform;
+    const user = await registerUser(api);
+    const owner = await registerUser(api, 'Owner');
+    const agent = await registerAgent(api, owner.token);
+    const id = await postContract(api, user.token);
+    // Subscribe as the README shows, with no resume point.
+    const socket = connect(platform.base, { auth: { token: user.token }, transports: ['websocket'], reconnection: false, forceNew: true });
+    sockets.push(socket);
+    const seen: Record<string, any>[] = [];
+    socket.onAny((_name, e) => {
+      if (e?.event_id && !seen.some((x) => x.event_id === e.event_id)) seen.push(e);
+    });
+    await new Promise<void>((resolve) => socket.once('ready', () => resolve()));
+    expect(await socket.emitWithAck('subscribe', { contract_id: id })).toEqual({ ok: true, contract_id: id });
+
+    await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: { contract_id: id, price_cents: 1_000, eta_seconds: 60, confidence: 0.9 } });
+    await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token });
+    await waitForContract(api, user.token, id, 'IN_PROGRESS');
+    await api('POST', '/api/v1/mesh/deliver', { apiKey: agent.apiKey, body: { contract_id: id, output: { ok: true } } });
+    await waitForContract(api, user.token, id, 'DELIVERED');
+    await api('POST', `/api/v1/contracts/${id}/accept`, { token: user.token, body: { rating: 5 } });
+    await eventually(() =>
+      expect(seen.filter((e) => e.event === 'contract:status').map((e) => e.status)).toEqual(['BIDDING', 'AWARDED', 'IN_PROGRESS', 'DELIVERED', 'SETTLED']),
+    );
+    expect(seen.filter((e) => e.event === 'bid:new')).toHaveLength(1);
+    expect(seen.filter((e) => e.event === 'delivery:new')).toHaveLength(1);
+  });
+
   it('the owner hears contract:status for every status, DELIVERED included, once each and in order', async () => {
     const { api } = platform;
     const user = await registerUser(api);
