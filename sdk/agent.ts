@@ -98,12 +98,20 @@ export class HermesAgent {
     for (const type of ['contract:new', 'contract:awarded', 'contract:cancelled', 'contract:closed', 'a2a:message', 'a2a:closed'] as const) {
       socket.on(type, (e: { event_id: string }) => void this.dispatch(type, e));
     }
+    // Only the first connection may fail the call: once connected, a refused reconnect (the
+    // API restarting) must leave the socket retrying, not close it for good.
     await new Promise<void>((resolve, reject) => {
-      socket.once('ready', () => resolve());
-      socket.once('connect_error', (err) => {
+      const failed = (err: Error) => {
+        socket.off('ready', connected);
         socket.close();
         reject(err);
-      });
+      };
+      const connected = () => {
+        socket.off('connect_error', failed);
+        resolve();
+      };
+      socket.once('ready', connected);
+      socket.once('connect_error', failed);
     });
     this.heartbeat = setInterval(() => socket.emit('presence:heartbeat', {}), this.opts.heartbeatMs ?? 30_000);
   }
