@@ -1,0 +1,85 @@
+import { io, type Socket } from 'socket.io-client';
+import { compareEventIds } from '../../lib/events';
+import { HermesAgent } from '../../sdk/agent';
+import { apiBase } from './settings';
+
+// What the run's clients heard over Socket.IO. Agents listen with the SDK (which reconnects and
+// resumes on its own); owners subscribe to each contract right after POST /contracts answers
+// and resume after the API's restarts with the last event id and their subscriptions.
+
+/** An agent's ears: every contract:new it was told of. */
+export class AgentEars {
+  readonly announced = new Set<string>();
+  private readonly sdk: HermesAgent;
+
+  constructor(apiKey: string) {
+    this.sdk = new HermesAgent({ baseUrl: apiBase, apiKey, reconnectDelayMs: 300, maxReconnectDelayMs: 2000 });
+    this.sdk.on('contract:new', (c) => void this.announced.add(c.contract_id));
+  }
+
+  connect(): Promise<void> {
+    return this.sdk.connect();
+  }
+
+  close(): void {
+    this.sdk.close();
+  }
+}
+
+/** An owner's ears: every contract:status (and delivery) event per subscribed contract. */
+export class OwnerEars {
+  readonly statuses = new Map<string, string[]>();
+  readonly subscribed = new Set<string>();
+  /** Subscriptions the server refused (contract not found right after a 201). */
+  readonly refused: { contractId: string; answer: unknown }[] = [];
+  private readonly seen = new Set<string>();
+  private lastEventId: string | null = null;
+  private readonly socket: Socket;
+  private readonly firstReady: Promise<void>;
+
+  constructor(token: string) {
+    this.socket = io(apiBase, {
+      transports: ['websocket'],
+      // Re-read on every reconnect: resume after the last event, back in every contract's room.
+      auth: (cb) => cb({ token, contracts: [...this.subscribed], ...(this.lastEventId && { lastEventId: this.lastEventId }) }),
+      reconnectionDelay: 300,
+      reconnectionDelayMax: 2000,
+    });
+    // The socket connects at once: listen for its first `ready` now, not when connect() is called.
+    this.firstReady = new Promise((resolve, reject) => {
+      this.socket.once('ready', () => resolve());
+      this.socket.once('connect_error', reject);
+    });
+    this.socket.on('contract:status', (e: { contract_id: string; status: string; event_id: string }) => {
+      if (this.seen.has(e.event_id)) return;
+      this.seen.add(e.event_id);
+      if (!this.lastEventId || compareEventIds(e.event_id, this.lastEventId) > 0) this.lastEventId = e.event_id;
+      this.statuses.set(e.contract_id, [...(this.statuses.get(e.contract_id) ?? []), e.status]);
+    });
+    for (const type of ['bid:new', 'delivery:new', 'execution:progress']) {
+      this.socket.on(type, (e: { event_id: string }) => {
+        if (!this.lastEventId || compareEventIds(e.event_id, this.lastEventId) > 0) this.lastEventId = e.event_id;
+      });
+    }
+  }
+
+  connect(): Promise<void> {
+    return this.firstReady;
+  }
+
+  /** Subscribes now if connected; otherwise the next reconnect's auth carries the contract. */
+  async subscribe(contractId: string): Promise<void> {
+    this.subscribed.add(contractId);
+    if (!this.socket.connected) return;
+    try {
+      const answer = (await this.socket.timeout(5000).emitWithAck('subscribe', { contract_id: contractId })) as { ok?: boolean };
+      if (!answer?.ok) this.refused.push({ contractId, answer });
+    } catch {
+      // no ack (the API went away): the reconnect subscribes
+    }
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
