@@ -56,6 +56,17 @@ async function streamTop(stream = EVENTS_STREAM): Promise<string> {
   return top?.[0] ?? '0-0';
 }
 
+/** One bid, close, delivery and accept: the contract goes through every status to SETTLED. */
+async function settle(userToken: string, agentKey: string, id: string) {
+  const { api } = platform;
+  await api('POST', '/api/v1/mesh/bid', { apiKey: agentKey, body: { contract_id: id, price_cents: 1_000, eta_seconds: 60, confidence: 0.9 } });
+  await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: userToken });
+  await waitForContract(api, userToken, id, 'IN_PROGRESS');
+  await api('POST', '/api/v1/mesh/deliver', { apiKey: agentKey, body: { contract_id: id, output: { ok: true } } });
+  await waitForContract(api, userToken, id, 'DELIVERED');
+  await api('POST', `/api/v1/contracts/${id}/accept`, { token: userToken, body: { rating: 5 } });
+}
+
 describe('contract events', () => {
   it('a subscription made right after POST /contracts answered gets every event, BIDDING first', async () => {
     const { api } = platform;
@@ -73,12 +84,7 @@ describe('contract events', () => {
     await new Promise<void>((resolve) => socket.once('ready', () => resolve()));
     expect(await socket.emitWithAck('subscribe', { contract_id: id })).toEqual({ ok: true, contract_id: id });
 
-    await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: { contract_id: id, price_cents: 1_000, eta_seconds: 60, confidence: 0.9 } });
-    await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token });
-    await waitForContract(api, user.token, id, 'IN_PROGRESS');
-    await api('POST', '/api/v1/mesh/deliver', { apiKey: agent.apiKey, body: { contract_id: id, output: { ok: true } } });
-    await waitForContract(api, user.token, id, 'DELIVERED');
-    await api('POST', `/api/v1/contracts/${id}/accept`, { token: user.token, body: { rating: 5 } });
+    await settle(user.token, agent.apiKey, id);
     await eventually(() =>
       expect(seen.filter((e) => e.event === 'contract:status').map((e) => e.status)).toEqual(['BIDDING', 'AWARDED', 'IN_PROGRESS', 'DELIVERED', 'SETTLED']),
     );
@@ -99,12 +105,7 @@ describe('contract events', () => {
     const seen = await follow(user.token, id, before);
     const events = (pred: (e: Record<string, any>) => boolean) => seen.filter(pred);
 
-    await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: { contract_id: id, price_cents: 1_000, eta_seconds: 60, confidence: 0.9 } });
-    await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token });
-    await waitForContract(api, user.token, id, 'IN_PROGRESS');
-    await api('POST', '/api/v1/mesh/deliver', { apiKey: agent.apiKey, body: { contract_id: id, output: { ok: true } } });
-    await waitForContract(api, user.token, id, 'DELIVERED');
-    await api('POST', `/api/v1/contracts/${id}/accept`, { token: user.token, body: { rating: 5 } });
+    await settle(user.token, agent.apiKey, id);
 
     const statuses = () => events((e) => e.event === 'contract:status' && e.contract_id === id);
     await eventually(() => expect(statuses().at(-1)?.status).toBe('SETTLED'));
