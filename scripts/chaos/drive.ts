@@ -82,7 +82,7 @@ export class Drive {
       }
       await sleep(800 + this.ctx.rnd.int(0, 600));
     }
-    this.notes.push(`gave up waiting for ${what}`);
+    this.notes.push(`gave up waiting for ${what} after ${timeoutMs / 1000} s (last seen ${this.view?.status ?? 'nothing'})`);
     return null;
   }
 

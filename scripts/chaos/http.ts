@@ -62,7 +62,14 @@ export function createHttp(journal: Journal) {
           body = { unparsed: text.slice(0, 200) };
         }
         retryAfter = res.headers.get('Retry-After');
-        exchange.attempts.push({ sentAt, ms: Date.now() - sentAt, status: res.status, code: body?.error?.code, retryAfter });
+        exchange.attempts.push({
+          sentAt,
+          ms: Date.now() - sentAt,
+          status: res.status,
+          code: body?.error?.code,
+          ...(res.status >= 500 && { message: String(body?.error?.message ?? body?.unparsed ?? '').slice(0, 200) }),
+          retryAfter,
+        });
         if (isDefinitive(res.status)) {
           // Polls are many and only their status matters afterwards: their bodies are not kept.
           exchange.final = { status: res.status, body: method === 'GET' ? null : body, at: Date.now() };

@@ -7,6 +7,8 @@ export interface Attempt {
   status: number;
   error?: string;
   code?: string;
+  /** The error message of a 5xx, kept as evidence. */
+  message?: string;
   retryAfter?: string | null;
 }
 

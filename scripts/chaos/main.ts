@@ -104,7 +104,7 @@ say('collecting what is true');
 
 const truth = await collectTruth({ http, knex, config, cast, created });
 const findings = new Findings();
-verifyContracts(truth, created, journal, findings);
+verifyContracts(truth, created, journal, drives, findings);
 verifyAnswers({ truth, journal, drives, cast }, findings);
 verifyMoney(truth, drives, new Set(cast.wasm.map((a) => a.id)), findings);
 verifyEvents(truth, cast, findings);

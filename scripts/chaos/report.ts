@@ -36,6 +36,7 @@ function quantiles(xs: number[]): string {
 export function acceptToSettled(truth: Truth, journal: Journal, killTimes: number[], windowMs: number) {
   const all: number[] = [];
   const afterKill: number[] = [];
+  const slowest: [string, number][] = [];
   for (const x of journal.exchanges) {
     if (x.route !== 'POST /contracts/:id/accept' || x.probeOf !== undefined || !is2xx(x.final?.status)) continue;
     const c = truth.contracts.get(x.contractId!)?.db;
@@ -43,24 +44,26 @@ export function acceptToSettled(truth: Truth, journal: Journal, killTimes: numbe
     const sent = x.attempts[0]!.sentAt;
     const ms = new Date(c.closed_at).getTime() - sent;
     all.push(ms);
+    slowest.push([x.contractId!, ms]);
     if (killTimes.some((k) => sent >= k && sent <= k + windowMs)) afterKill.push(ms);
   }
-  return { all, afterKill };
+  return { all, afterKill, slowest: slowest.sort((a, b) => b[1] - a[1]).slice(0, 3) };
 }
 
-export function printReport(r: RunFigures, truth: Truth, drives: Drive[], journal: Journal, f: Findings, latency: { all: number[]; afterKill: number[] }): string {
+export function printReport(r: RunFigures, truth: Truth, drives: Drive[], journal: Journal, f: Findings, latency: ReturnType<typeof acceptToSettled>): string {
   const out: string[] = [];
   const count = (kind: string) => r.faults.filter((x) => x.kind === kind);
-  const down = (xs: Fault[]) => xs.map((x) => (x.backAt ? secs(x.backAt - x.at) : `not back${x.error ? ` (${x.error})` : ''}`)).join(', ');
+  const down = (xs: Fault[]) =>
+    xs.map((x) => `at +${secs(x.at - r.startedAt)}, back in ${x.backAt ? secs(x.backAt - x.at) : `never${x.error ? ` (${x.error})` : ''}`}`).join('; ');
   const kills = count('worker SIGKILL');
   const workerBack = kills.filter((k) => k.backAt).map((k) => k.backAt! - k.at);
   out.push(
-    `\nChaos run: ${r.contracts} contracts (seed ${r.seed}), driven in ${secs(r.drivenAt - r.startedAt)}, checked at ${secs(r.endedAt - r.startedAt)}`,
+    `\nChaos run: ${r.contracts} contracts (seed ${r.seed}), started ${new Date(r.startedAt).toISOString()}, driven in ${secs(r.drivenAt - r.startedAt)}, checked at ${secs(r.endedAt - r.startedAt)}`,
     table('Faults', [
       ['worker SIGKILL', `${kills.length} (ready again after ${quantiles(workerBack)})`],
-      ['API SIGKILL', `${count('API SIGKILL').length} (back in ${down(count('API SIGKILL'))})`],
-      ['Temporal restart', `${count('Temporal restart').length} (back in ${down(count('Temporal restart'))})`],
-      ['Postgres restart', `${count('Postgres restart').length} (back in ${down(count('Postgres restart'))})`],
+      ['API SIGKILL', `${count('API SIGKILL').length}: ${down(count('API SIGKILL'))}`],
+      ['Temporal restart', `${count('Temporal restart').length}: ${down(count('Temporal restart'))}`],
+      ['Postgres restart', `${count('Postgres restart').length}: ${down(count('Postgres restart'))}`],
       ['unexpected exits', Object.entries(r.unexpectedExits).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'],
     ]),
   );
@@ -88,6 +91,7 @@ export function printReport(r: RunFigures, truth: Truth, drives: Drive[], journa
       ['5xx other than 503', f.checks.get('5xx other than 503')?.failures ?? 0],
       ['accept→SETTLED', quantiles(latency.all)],
       ['  accept ≤10 s after a worker kill', quantiles(latency.afterKill)],
+      ['  slowest', latency.slowest.map(([id, ms]) => `${id} ${secs(ms)}`).join(', ') || '-'],
     ]),
     table('Checks (failures)', checks.map((c) => [`${c.wrongAnswer ? '[answer] ' : ''}${c.name}`, c.failures])),
   );

@@ -1,13 +1,19 @@
 import type { Truth } from './collect';
-import { TERMINAL } from './drive';
+import { TERMINAL, type Drive } from './drive';
 import type { Findings } from './findings';
 import type { Journal } from './journal';
 
 // No contract lost, none stuck: every contract a client was told exists (201) is there, seen
-// the same from the API and the database, terminal, and its workflow closed; and no contract
-// exists that no client was told about.
-export function verifyContracts(truth: Truth, created: Set<string>, journal: Journal, f: Findings): void {
-  for (const name of ['lost contracts', 'stuck contracts', 'workflow not completed', 'API and database disagree']) f.check(name);
+// the same from the API and the database, terminal, and its workflow closed; no client waited
+// in vain for the state its next step needed (DELIVERED after its 2xx delivery, say); and no
+// contract exists that no client was told about.
+export function verifyContracts(truth: Truth, created: Set<string>, journal: Journal, drives: Drive[], f: Findings): void {
+  for (const name of ['lost contracts', 'stuck contracts', 'workflow not completed', 'API and database disagree', 'client waited in vain for the next state']) f.check(name);
+  for (const d of drives) {
+    for (const note of d.notes.filter((n) => n.startsWith('gave up waiting'))) {
+      f.fail('client waited in vain for the next state', `${d.id} [${d.scenario}]: ${note} (ended ${outcomeOf(truth.contracts.get(d.id))})`);
+    }
+  }
   f.check('contract created without a 201 to its client', true);
 
   for (const id of created) {

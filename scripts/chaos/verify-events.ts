@@ -8,11 +8,21 @@ import type { Findings } from './findings';
 // the agents that may bid (every required capability), and each of them.
 const CHECKS = [
   'status change not published',
+  'published statuses not a lifecycle path',
   'last published status ≠ final status',
   'subscriber missed a status event',
   'contract:new to an agent lacking a capability',
   'contract:new missed by a capable agent',
 ];
+
+// What each status may be followed by (AWARDED again: a re-award; FAILED from anywhere: a
+// step that gave up). Repeats of one status (an event relayed twice) are allowed.
+const NEXT: Record<string, string[]> = {
+  BIDDING: ['AWARDED', 'EXPIRED', 'CANCELLED', 'FAILED'],
+  AWARDED: ['IN_PROGRESS', 'CANCELLED', 'FAILED'],
+  IN_PROGRESS: ['DELIVERED', 'AWARDED', 'CANCELLED', 'FAILED'],
+  DELIVERED: ['SETTLED', 'AWARDED', 'FAILED'],
+};
 
 export function verifyEvents(truth: Truth, cast: Cast, f: Findings): void {
   for (const c of CHECKS) f.check(c);
@@ -23,6 +33,9 @@ export function verifyEvents(truth: Truth, cast: Cast, f: Findings): void {
     if (t.db.awarded_at) expected.add('AWARDED');
     if (t.deliveries.length) expected.add('IN_PROGRESS').add('DELIVERED');
     for (const s of expected) if (!published.includes(s)) f.fail('status change not published', `${id}: no contract:status ${s} (published: ${published.join(' → ') || 'none'})`);
+    const steps = published.filter((s, i) => s !== published[i - 1]);
+    const wrongStep = steps.findIndex((s, i) => i > 0 && !NEXT[steps[i - 1]!]?.includes(s));
+    if (wrongStep > 0) f.fail('published statuses not a lifecycle path', `${id}: ${steps.join(' → ')} (${steps[wrongStep - 1]} → ${steps[wrongStep]})`);
     if (published.length && published[published.length - 1] !== t.db.status) {
       f.fail('last published status ≠ final status', `${id}: ${published.join(' → ')}, ended ${t.db.status}`);
     }

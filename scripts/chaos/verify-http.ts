@@ -9,7 +9,7 @@ export function verifyHttp(journal: Journal, f: Findings): void {
   for (const x of journal.exchanges) {
     for (const a of x.attempts) {
       if (a.status >= 500 && a.status !== 503) {
-        f.fail('5xx other than 503', `${new Date(a.sentAt).toISOString()} ${x.route} by ${x.actor} for ${x.contractId ?? '-'} → ${a.status} ${a.code ?? ''}`);
+        f.fail('5xx other than 503', `${new Date(a.sentAt).toISOString()} ${x.route} by ${x.actor} for ${x.contractId ?? '-'} → ${a.status} ${a.code ?? ''} ${a.message ?? ''}`);
       }
       if (a.status === 503 && !a.retryAfter) f.fail('503 without Retry-After', `${x.route} by ${x.actor} → 503 ${a.code ?? ''}`);
     }
