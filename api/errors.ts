@@ -86,11 +86,25 @@ function fromTemporal(err: unknown): HttpError | null {
   return null;
 }
 
+// Postgres unreachable or restarting: connection errors, SQLSTATE classes 08 (connection
+// exception) and 57P0x (shutting down, starting up), too many connections, or no pooled
+// connection in time. Nothing was written, so the client may simply retry.
+const DB_GONE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300']);
+function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown; nativeError?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.nativeError && isDatabaseUnavailable(e.nativeError)) return true;
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (DB_GONE_CODES.has(code) || code.startsWith('08')) return true;
+  return e.name === 'KnexTimeoutError' || (typeof e.message === 'string' && /Connection terminated|Client has encountered a connection error/.test(e.message));
+}
+
 function toHttpError(err: unknown): HttpError | null {
   if (err instanceof HttpError) return err;
   if (err instanceof z.ZodError) return fromZod(err);
   const temporal = fromTemporal(err);
   if (temporal) return temporal;
+  if (isDatabaseUnavailable(err)) return unavailable('the database is unavailable for a moment; retry the request');
   const status = (err as { status?: number }).status;
   if (status === 413) return new HttpError('PAYLOAD_TOO_LARGE', 'request body is too large');
   if (status === 415) return new HttpError('UNSUPPORTED_MEDIA_TYPE', 'request body must be JSON (application/json)');

@@ -4,7 +4,9 @@ import type { ActivityOptions } from '@temporalio/workflow';
 // its bound surfaces as an ActivityFailure the workflow ends on (FAILED, escrow released),
 // never as a contract retrying forever. The bounds outlast a database or Stripe restart.
 // Main-worker activities heartbeat while they run (workers/heartbeats.ts): a worker killed
-// mid-activity is noticed after HEARTBEAT, and the activity retried on another, in seconds.
+// mid-activity is noticed after HEARTBEAT, and the activity retried on another, in seconds;
+// retries back off to at most a few seconds, since a worker kill is an attempt lost, not a
+// service that needs rest.
 const HEARTBEAT = '5 seconds';
 
 /** Postgres writes: seconds each; a data error (activities/data-errors.ts) is not retried. */
@@ -12,7 +14,7 @@ export const DB_WRITE: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   heartbeatTimeout: HEARTBEAT,
   scheduleToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: ['DATA_REJECTED'] },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['DATA_REJECTED'] },
 };
 
 /** Stripe calls that decide a contract's escrow. */
@@ -21,9 +23,9 @@ export const PAYMENT: ActivityOptions = {
   heartbeatTimeout: HEARTBEAT,
   scheduleToCloseTimeout: '1 hour',
   retry: {
-    initialInterval: '2 seconds',
+    initialInterval: '1 second',
     backoffCoefficient: 2,
-    maximumInterval: '1 minute',
+    maximumInterval: '10 seconds',
     nonRetryableErrorTypes: ['PAYMENT_DECLINED', 'PAYMENT_INVALID', 'PAYMENT_NOT_FOUND', 'DATA_REJECTED'],
   },
 };

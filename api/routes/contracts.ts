@@ -1,8 +1,8 @@
 import Router from '@koa/router';
-import { WithStartWorkflowOperation } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { Context } from 'koa';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Contract } from '../../db/models';
 import type { ContractInput, ContractState } from '../../domain/contract-types';
 import { HermesRewardCents, HermesStatus, HermesUserId } from '../../domain/search-attributes';
@@ -10,6 +10,7 @@ import { accept, award, cancel, closeBidding, CONTRACT_WORKFLOW, created, getSta
 import { currentUserId } from '../auth';
 import { contractAtUpdate } from '../contract-at-update';
 import { executeContractUpdate } from '../contract-updates';
+import { claimIdempotencyKey, optionalIdempotencyKey, REPLAYED_HEADER, requestHash } from '../idempotency';
 import { findContract, findOwnedContract, loadContractDetail, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
 import { afterCursor, pageOf } from '../pagination';
@@ -27,8 +28,12 @@ export function contractsRouter(deps: ApiDeps): Router {
   r.post('/', async (ctx) => {
     const body = parse(createContract, ctx.request.body);
     const userId = currentUserId(ctx);
+    // With an Idempotency-Key the contract is named after the key (and bound to this body, else
+    // 422), so a retry reaches the same workflow and its `created` update's first answer.
+    const key = optionalIdempotencyKey(ctx);
+    if (key !== undefined) await claimIdempotencyKey(knex, { caller: { kind: 'user', id: userId }, key, route: 'POST /contracts', requestHash: requestHash(body) });
+    const contractId = key === undefined ? randomUUID() : contractIdForKey(userId, key);
     const prefs = await loadPreferences(knex, userId);
-    const contractId = randomUUID();
     const input: ContractInput = {
       contractId,
       userId,
@@ -49,11 +54,16 @@ export function contractsRouter(deps: ApiDeps): Router {
     const workflowId = workflowIdFor(contractId);
     // Update-with-start: the `created` update answers once the workflow has written the row,
     // so after this 201 every read, list and bid sees the contract — nobody polls for it.
-    const state = await temporal.workflow.executeUpdateWithStart(created, {
+    // A keyed retry attaches to the running workflow (USE_EXISTING, same update id); once it
+    // has closed, REJECT_DUPLICATE keeps a second run from starting and the row answers.
+    const deadline = Date.now() + config.API_TEMPORAL_TIMEOUT_SECONDS * 1000;
+    const start = () => temporal.workflow.executeUpdateWithStart(created, {
+      updateId: 'created',
       startWorkflowOperation: new WithStartWorkflowOperation<ContractWorkflow>(CONTRACT_WORKFLOW, {
         taskQueue: config.TEMPORAL_TASK_QUEUE,
         workflowId,
-        workflowIdConflictPolicy: 'FAIL',
+        workflowIdConflictPolicy: key === undefined ? 'FAIL' : 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
         args: [input],
         typedSearchAttributes: [
           { key: HermesStatus, value: 'BIDDING' },
@@ -62,6 +72,13 @@ export function contractsRouter(deps: ApiDeps): Router {
         ],
         staticSummary: `${(input.rewardCents / 100).toFixed(2)} ${input.currency.toUpperCase()}: ${input.intent.slice(0, 120)}`,
       }),
+    });
+    const state = await temporal.withDeadline(deadline, start).catch(async (err: unknown) => {
+      if (key === undefined || !(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      // The first answer, replayed from the row: a contract is created BIDDING.
+      const row = await findContract(deps, contractId);
+      ctx.set(REPLAYED_HEADER, 'true');
+      return { status: 'BIDDING' as const, biddingDeadline: new Date(row.bidding_deadline).toISOString() };
     });
     ctx.status = 201;
     ctx.set('Location', `/api/v1/contracts/${contractId}`);
@@ -157,4 +174,11 @@ export function contractsRouter(deps: ApiDeps): Router {
   });
 
   return r;
+}
+
+/** A keyed create's contract id: a UUID (version 8, "custom") derived from user and key. */
+function contractIdForKey(userId: string, key: string): string {
+  const h = createHash('sha256').update(`contract\n${userId}\n${key}`).digest('hex');
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
