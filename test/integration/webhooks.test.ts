@@ -191,12 +191,12 @@ describe('events that are processed', () => {
 });
 
 describe('real faults answer 5xx, so Stripe retries', () => {
-  it('database down: 500, nothing recorded; the retry is processed', async () => {
+  it('database down: 503, nothing recorded; the retry is processed', async () => {
     const down = knexFactory({ client: 'pg', connection: 'postgres://hermes:hermes@127.0.0.1:1/hermes', pool: { min: 0, max: 1 }, acquireConnectionTimeout: 2_000 });
     const broken = await apiWith({ knex: down });
     try {
       const payload = event({ data: { object: { id: 'cus_retry' } } });
-      expect((await send(payload, sign(payload), broken.base)).status).toBe(500);
+      expect((await send(payload, sign(payload), broken.base)).status).toBe(503);
       expect(await rows(JSON.parse(payload).id)).toHaveLength(0);
       expect(await send(payload)).toEqual({ status: 200, body: { received: true } });
     } finally {
