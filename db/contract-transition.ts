@@ -43,6 +43,8 @@ export async function transitionContract(
   const before = await lockContract(trx, contractId);
   // No row: the contract was never persisted, so there is nothing to change or tell.
   if (before === undefined) return false;
+  // A retried IN_PROGRESS write that lands after the delivery's: the delivery stands.
+  if (before === 'DELIVERED' && status === 'IN_PROGRESS') return false;
   const [row] = await trx('contracts').where({ id: contractId }).update({ status, ...columns(fields) }).returning('*');
   if (before === status) return false;
   await appendEvents(trx, contractId, await impliedEvents(trx, row));

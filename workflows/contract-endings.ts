@@ -16,6 +16,8 @@ type StatusFields = Parameters<Activities['setContractStatus']>[2];
 export async function transition(c: ContractProcess, status: ContractStatus, fields: StatusFields = {}, agentId?: string): Promise<void> {
   c.decide(status);
   await setContractStatus(c.input.contractId, status, fields);
+  // A delivery may have been stored while this write was being retried: it stays DELIVERED.
+  if (status === 'IN_PROGRESS' && c.delivery) return;
   c.setStatus(status);
   // One upsert per transition (the awarded agent goes with AWARDED).
   wf.upsertSearchAttributes(agentId ? [{ key: HermesStatus, value: status }, { key: HermesAgentId, value: agentId }] : [{ key: HermesStatus, value: status }]);

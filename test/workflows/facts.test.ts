@@ -85,6 +85,25 @@ describe('validators on facts', () => {
     expect(callsFor('recordDelivery', input.contractId)).toHaveLength(0);
   });
 
+  it('stays DELIVERED when a retried IN_PROGRESS write lands after the delivery', async () => {
+    const input = contractInput();
+    const handle = await t.env.client.workflow.start(contractWorkflow, { taskQueue, workflowId: `contract-${input.contractId}`, args: [input] });
+    const winner = bid({ priceCents: 2_000 });
+    await handle.executeUpdate(submitBid, { args: [winner] });
+    const write = gate();
+    await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+    await waitForStatus(handle, 'AWARDED');
+    t.recorder.gates.setContractStatus = write.closed;
+    await eventually(() => expect(callsFor('setContractStatus', input.contractId).some((args) => args[1] === 'IN_PROGRESS')).toBe(true));
+    t.recorder.gates = {};
+    await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'done' }] });
+    write.open();
+    await eventually(async () => expect((await handle.query(getState)).deliveryDeadline).not.toBeNull());
+    expect((await handle.query(getState)).status).toBe('DELIVERED');
+    await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 5 }] });
+    expect(await handle.result()).toMatchObject({ status: 'SETTLED' });
+  });
+
   it('refuses a manual delivery from an agent whose binary runs in the sandbox; the run delivers', async () => {
     const run = gate();
     const sandboxQueue = 'facts-sandbox';
