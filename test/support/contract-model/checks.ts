@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { BidView, ContractOutcome, ContractState, DeliveryView } from '../../../domain/contract-types';
 import { TERMINAL_STATUSES } from '../../../domain/statuses';
-import { OWNER, show, type Attempt, type ContractRun, type Req } from './contract-run';
+import { OWNER, show, within, type Attempt, type ContractRun, type Req } from './contract-run';
 import { SANDBOX_AGENT } from './outside-world';
 import { violation } from './properties';
 import { idleness } from './history';
@@ -9,7 +9,6 @@ import { awardOf, callsOf, deliveryOf, type Call } from './timeline';
 
 // The checks behind the properties (properties.ts), after every answer and at the end of a run.
 
-const violated = violation;
 const okAnswer = (req: Req) => req.attempts.find((a) => a.answer?.ok);
 const carries = (value: unknown, token: string) => JSON.stringify(value ?? null).includes(token);
 const isReview = (req: Req) => req.kind === 'accept' || req.kind === 'reject';
@@ -27,26 +26,26 @@ export async function checkAnswer(run: ContractRun, req: Req, attempt: Attempt):
     if (!other.answer || other === attempt) continue;
     const [earlier, later] = i < index ? [other, attempt] : [attempt, other];
     if (earlier.answer!.ok && !isDeepStrictEqual(earlier.answer, later.answer)) {
-      violated(run, 'retry', `${name}: the ${earlier.how} attempt got ${show(earlier.answer!)}, the ${later.how} attempt ${show(later.answer!)}`);
+      violation(run, 'retry', `${name}: the ${earlier.how} attempt got ${show(earlier.answer!)}, the ${later.how} attempt ${show(later.answer!)}`);
     }
   }
 
   if (isReview(req) && req.userId === OWNER && req.wellFormed && attempt.row.status === 'DELIVERED' && !attempt.row.reviewed && !answer.ok) {
-    violated(run, 'reviewWhileDelivered', `${name} (${attempt.how}) was ${show(answer)} while the row showed DELIVERED with no review`);
+    violation(run, 'reviewWhileDelivered', `${name} (${attempt.how}) was ${show(answer)} while the row showed DELIVERED with no review`);
   }
 
   if (req.kind === 'deliver' && run.config.sandbox && req.agentId === SANDBOX_AGENT && answer.ok) {
-    violated(run, 'sandboxDelivery', `${name} was accepted`);
+    violation(run, 'sandboxDelivery', `${name} was accepted`);
   }
 
-  const state = await run.state();
-  if (answer.ok) acceptedShows(run, req, answer.value, state, attempt);
-  else if (!okAnswer(req)) refusedLeftNothing(run, req, state);
+  if (answer.ok) acceptedShows(run, req, answer.value, await run.state(), attempt);
+  // (The workflow's state is read for refusals once, at the end.)
+  else if (!okAnswer(req)) refusedLeftNothing(run, req, null);
 }
 
 function acceptedShows(run: ContractRun, req: Req, value: unknown, state: ContractState, attempt: Attempt): void {
   const name = `#${req.n} ${req.label}`;
-  const fail = (what: string) => violated(run, 'truthful', `${name} was accepted but ${what}`);
+  const fail = (what: string) => violation(run, 'truthful', `${name} was accepted but ${what}`);
   const stored = run.timeline.some((e) => e.type === 'call' && carries(e.args, req.token));
   const row = run.row();
   // Since the request was first taken, the contract may have closed or gone on to another
@@ -86,28 +85,27 @@ function acceptedShows(run: ContractRun, req: Req, value: unknown, state: Contra
   }
 }
 
-function refusedLeftNothing(run: ContractRun, req: Req, state: ContractState): void {
+function refusedLeftNothing(run: ContractRun, req: Req, state: ContractState | null): void {
   const written = run.timeline.find((e) => e.type === 'call' && carries(e.args, req.token)) as Call | undefined;
-  if (written) violated(run, 'truthful', `#${req.n} ${req.label} was refused but ${written.name} stored it`);
-  if (carries(state, req.token)) violated(run, 'truthful', `#${req.n} ${req.label} was refused but the contract holds it`);
+  if (written) violation(run, 'truthful', `#${req.n} ${req.label} was refused but ${written.name} stored it`);
+  if (state && carries(state, req.token)) violation(run, 'truthful', `#${req.n} ${req.label} was refused but the contract holds it`);
 }
 
 /** At the end, after time ran until the contract closed. */
 export async function checkRun(run: ContractRun, outcome: ContractOutcome): Promise<void> {
   const history = idleness(await run.handle.fetchHistory(), new Set());
-  if (history.taskFailures.length) violated(run, 'terminal', `workflow tasks failed: ${history.taskFailures.join('; ')}`);
-  if (!TERMINAL_STATUSES.includes(outcome.status)) violated(run, 'terminal', `it closed ${outcome.status}`);
+  if (history.taskFailures.length) violation(run, 'terminal', `workflow tasks failed: ${history.taskFailures.join('; ')}`);
+  if (!TERMINAL_STATUSES.includes(outcome.status)) violation(run, 'terminal', `it closed ${outcome.status}`);
   const state = await run.state();
   const row = run.row();
   if (state.status !== outcome.status || row.status !== outcome.status) {
-    violated(run, 'terminal', `closed ${outcome.status}, but the workflow shows ${state.status} and the row ${row.status}`);
+    violation(run, 'terminal', `closed ${outcome.status}, but the workflow shows ${state.status} and the row ${row.status}`);
   }
 
   // Every request is answered once the contract closed; answers that came late are checked now.
   for (const req of run.requests) {
     for (const attempt of req.attempts) {
-      const answer = await Promise.race([attempt.outcome, new Promise((r) => setTimeout(r, 5_000, null))]);
-      if (!answer) violated(run, 'truthful', `#${req.n} ${req.label} (${attempt.how}) never got an answer`);
+      if (!(await within(attempt.outcome, 5_000))) violation(run, 'truthful', `#${req.n} ${req.label} (${attempt.how}) never got an answer`);
     }
   }
   for (const { req, attempt } of run.pending) await checkAnswer(run, req, attempt);
@@ -122,23 +120,25 @@ function acceptedTookEffect(run: ContractRun, outcome: ContractOutcome, state: C
   const settled = callsOf(run.timeline, 'settleContract').map((c) => c.args[0] as { agentId: string });
   for (const req of run.requests) {
     const name = `#${req.n} ${req.label}`;
-    const fail = (what: string) => violated(run, 'truthful', `${name} was accepted but ${what}`);
+    const fail = (what: string) => violation(run, 'truthful', `${name} was accepted but ${what}`);
     if (!okAnswer(req)) {
       // Refused: nor did it take effect later.
       refusedLeftNothing(run, req, state);
       if (req.kind === 'award' && awards[0]?.mode === 'manual' && awards[0].bidId === req.bidId && !run.requests.some((r) => r.kind === 'award' && r.bidId === req.bidId && okAnswer(r))) {
-        violated(run, 'truthful', `${name} was refused but the contract was awarded to that bid`);
+        violation(run, 'truthful', `${name} was refused but the contract was awarded to that bid`);
       }
       continue;
     }
     if (req.kind === 'cancel' && outcome.status !== 'CANCELLED') fail(`the contract ended ${outcome.status}`);
     if (req.kind === 'accept' && !(outcome.status === 'SETTLED' || outcome.failureReason === 'payment_failed')) fail(`the contract ended ${outcome.status}/${outcome.failureReason}`);
-    const rejected = okAnswer(req)!.row.delivery?.agentId;
-    if (req.kind === 'reject' && settled.some((s) => s.agentId === rejected)) fail(`the rejected agent ${rejected} was paid`);
+    if (req.kind === 'reject') {
+      const rejected = okAnswer(req)!.row.delivery?.agentId;
+      if (settled.some((s) => s.agentId === rejected)) fail(`the rejected agent ${rejected} was paid`);
+    }
     if (req.kind === 'award' && !awards.some((a) => a.bidId === req.bidId) && outcome.status !== 'CANCELLED') fail('the contract was not awarded to that bid');
     if (req.kind === 'close') {
       const late = run.requests.find((r) => r.kind === 'bid' && r.n > req.n && okAnswer(r));
-      if (late) violated(run, 'truthful', `#${late.n} ${late.label} was accepted after bidding was closed by ${name}`);
+      if (late) violation(run, 'truthful', `#${late.n} ${late.label} was accepted after bidding was closed by ${name}`);
     }
   }
   // Every accepted bid is what the award weighed: the agent's latest accepted bid is in the ranking.
@@ -150,16 +150,16 @@ function acceptedTookEffect(run: ContractRun, outcome: ContractOutcome, state: C
       const bid = (okAnswer(req)!.answer as { value: BidView }).value;
       const ranked = first.ranking.find((r) => r.agentId === agentId);
       if (ranked?.bidId !== bid.bidId || ranked.priceCents !== bid.priceCents) {
-        violated(run, 'truthful', `#${req.n} ${req.label} was accepted but the award weighed ${ranked ? `${ranked.priceCents} cents` : 'no bid'} for ${agentId}`);
+        violation(run, 'truthful', `#${req.n} ${req.label} was accepted but the award weighed ${ranked ? `${ranked.priceCents} cents` : 'no bid'} for ${agentId}`);
       }
     }
   }
   // A manual contract's first award is the owner's pick (re-awards follow the ranking).
   if (first?.mode === 'manual' && !run.requests.some((r) => r.kind === 'award' && r.bidId === first.bidId && okAnswer(r))) {
-    violated(run, 'truthful', `the contract was awarded by hand to bid ${first.bidId} that no accepted award request named`);
+    violation(run, 'truthful', `the contract was awarded by hand to bid ${first.bidId} that no accepted award request named`);
   }
   if (outcome.status === 'CANCELLED' && !run.requests.some((r) => r.kind === 'cancel' && okAnswer(r) && outcome.statusDetail === r.token)) {
-    violated(run, 'truthful', `the contract was cancelled (${outcome.statusDetail}) by no accepted cancel`);
+    violation(run, 'truthful', `the contract was cancelled (${outcome.statusDetail}) by no accepted cancel`);
   }
 }
 
@@ -167,7 +167,7 @@ type Money = 'authorized' | 'requires_action' | 'captured' | 'voided' | 'refunde
 
 // Per award round (idempotency keys end in -rN from round 2): what the card hold became.
 function moneyBalanced(run: ContractRun, outcome: ContractOutcome): void {
-  const fail = (what: string) => violated(run, 'money', what);
+  const fail = (what: string) => violation(run, 'money', what);
   const roundOf = (c: Call) => Number(/-r(\d+)$/.exec((c.args[0] as { idempotencyKey: string }).idempotencyKey)?.[1] ?? 1);
   const rounds = new Map<number, Money>();
   const captured = new Map<number, number>();
@@ -236,7 +236,7 @@ function moneyBalanced(run: ContractRun, outcome: ContractOutcome): void {
 }
 
 function blameOnlyTheAgent(run: ContractRun, outcome: ContractOutcome): void {
-  const fail = (what: string) => violated(run, 'blame', what);
+  const fail = (what: string) => violation(run, 'blame', what);
   const awards = callsOf(run.timeline, 'recordAward').map(awardOf);
   const deliveries = callsOf(run.timeline, 'recordDelivery').map(deliveryOf);
   const metrics = callsOf(run.timeline, 'recordAgentMetric').map((c) => c.args[0] as { agentId: string; outcome: string; failureReason: string | null });

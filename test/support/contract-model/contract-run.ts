@@ -325,7 +325,8 @@ export class ContractRun {
   }
 }
 
-async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+/** `p`'s value, or null once `ms` passed. */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<null>((resolve) => (timer = setTimeout(resolve, ms, null)));
   try {

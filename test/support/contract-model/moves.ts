@@ -89,6 +89,24 @@ export class Race implements Cmd {
   }
 }
 
+/** Two moves in a row, for a pair that matters only together (a chargeback after the early capture). */
+export class Then implements Cmd {
+  constructor(
+    readonly first: Cmd,
+    readonly second: Cmd,
+  ) {}
+  check(m: Readonly<Model>): boolean {
+    return this.first.check(m);
+  }
+  async run(m: Model, run: ContractRun): Promise<void> {
+    await this.first.run(m, run);
+    if (this.second.check(m)) await this.second.run(m, run);
+  }
+  toString() {
+    return `${this.first} then ${this.second}`;
+  }
+}
+
 export class SandboxEnds extends Step {
   constructor(readonly outcome: 'ok' | 'fail') {
     super();

@@ -12,7 +12,7 @@ export interface RunConfig {
   earlyCapture: boolean;
   /** The run may restart its worker; it uses the replaying task queue (see queues.ts). */
   restartable: boolean;
-  /** Agents A, then B (S in sandbox runs), bid before the generated moves. */
+  /** Agents A, then B, bid before the generated moves (S, then A, in sandbox runs). */
   openingBids: number;
 }
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { PaymentSignal } from '../../../domain/contract-types';
 import type { ContractRun, SkipTarget } from './contract-run';
 import type { Cmd, Model } from './model';
-import { Lag, Outage, Race, Restart, Retry, SandboxEnds, Skip, Webhook } from './moves';
+import { Lag, Outage, Race, Restart, Retry, SandboxEnds, Skip, Then, Webhook } from './moves';
 import { Accept, Award, Bid, Cancel, Close, Deliver, Reject, type Agent, type Flaw } from './requests';
 import { mostly, runConfig, type RunConfig } from './run-config';
 
@@ -10,9 +10,10 @@ import { mostly, runConfig, type RunConfig } from './run-config';
 
 /** The bids placed before the generated commands (RunConfig.openingBids). */
 export async function placeOpeningBids(model: Model, run: ContractRun): Promise<void> {
-  // With a sandbox agent, it makes the cheapest bid: an auto award goes to it.
-  const second = model.config.sandbox ? 'S' : 'B';
-  const opening = [new Bid('A', 4_000, false, 'none', false), new Bid(second, 2_000, false, 'none', false)];
+  // With a sandbox agent, it bids first and cheapest: an auto award goes to it.
+  const opening = model.config.sandbox
+    ? [new Bid('S', 2_000, false, 'none', false), new Bid('A', 4_000, false, 'none', false)]
+    : [new Bid('A', 4_000, false, 'none', false), new Bid('B', 2_000, false, 'none', false)];
   for (const bid of opening.slice(0, model.config.openingBids)) await bid.run(model, run);
 }
 
@@ -66,20 +67,30 @@ function commandFor(config: RunConfig): fc.Arbitrary<Cmd> {
     weighted(4, acceptBy),
     weighted(2, rejectBy),
     weighted(2, cancelBy),
-    weighted(config.payment === 'requires_action' || config.earlyCapture ? 3 : 1, webhook),
-    weighted(3, skip(config.earlyCapture ? 2 : 1)),
+    weighted(config.payment === 'requires_action' || config.earlyCapture ? 4 : 1, webhook),
+    weighted(3, skip(config.earlyCapture ? 3 : 1)),
     weighted(2, retry),
     weighted(4, lag),
   ];
   if (config.sandbox) moves.push(weighted(3, sandboxEnds));
-  // The races the contract's facts must survive.
+  // The races the contract's facts must survive: a review or cancel while the delivery's write
+  // is out, a delivery by hand or a cancel while the award's plan or hold is.
   const review = fc.oneof(acceptBy, rejectBy, cancelBy);
   const awarding = config.awardMode === 'manual' ? awardBid : close;
   moves.push(
-    weighted(3, race(deliverBy, ['recordDelivery'], fc.oneof(review, deliverBy))),
-    weighted(2, race(awarding, ['planExecution', 'holdEscrow', 'recordAward'], fc.oneof(deliverBy, cancelBy))),
+    weighted(4, race(deliverBy, ['recordDelivery'], fc.oneof(review, deliverBy))),
+    weighted(3, race(awarding, ['planExecution', 'holdEscrow', 'recordAward'], fc.oneof(deliverBy, cancelBy))),
   );
-  if (config.sandbox) moves.push(weighted(2, race(sandboxEnds, ['recordDelivery'], review)));
+  // A cancel once the delivery is in (its write still out) must be refused, not left to answer SETTLED.
+  moves.push(weighted(2, race(fc.constant(new Deliver('awarded', false)), ['recordDelivery'], fc.constant(new Cancel(true, false)))));
+  if (config.sandbox) {
+    const byHand = fc.constant(new Deliver('awarded', false));
+    moves.push(weighted(3, race(sandboxEnds, ['recordDelivery'], review)), weighted(3, race(awarding, ['planExecution'], byHand)));
+  }
+  if (config.earlyCapture) {
+    const backAtStripe = fc.constantFrom<PaymentSignal['kind']>('refunded', 'disputed').map((k) => new Webhook(k));
+    moves.push(weighted(4, fc.tuple(fc.constant(new Skip('hours', false)), backAtStripe).map(([a, b]): Cmd => new Then(a, b))));
+  }
   if (config.restartable) moves.push(weighted(1, fc.constant(new Restart())), weighted(1, outage));
   return fc.oneof(...moves);
 }
