@@ -1,3 +1,5 @@
+import { createServer as createNetServer } from 'node:net';
+import { eventually } from '../support/eventually';
 import { once } from 'node:events';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
@@ -32,13 +34,18 @@ it('hears of new contracts after the API was down for a few reconnect attempts',
   // The API goes away; reconnects are refused for a while; the API comes back on its port.
   const port = Number(new URL(platform.base).port);
   await platform.instance.close();
-  await new Promise((r) => setTimeout(r, 1500));
+  // Meanwhile something on the port refuses the agent's reconnects: wait for a few of them.
+  let refused = 0;
+  const refuser = createNetServer((s) => void (refused++, s.destroy())).listen(port, '127.0.0.1');
+  await once(refuser, 'listening');
+  await eventually(() => refused >= 3);
+  await new Promise((r) => refuser.close(r));
   const server = createApp(platform.deps).listen(port, '127.0.0.1');
   await once(server, 'listening');
   const realtime = await attachRealtime(server, platform.deps);
   restarted = { close: () => realtime.close() };
 
   const id = await postContract(api, user.token, { required_capabilities: [capability] });
-  await expect.poll(() => offers, { timeout: 15_000 }).toEqual([id]);
+  await eventually(() => expect(offers).toEqual([id]));
   sdk.close();
 });
