@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import knexFactory, { type Knex } from 'knex';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
 import type { ApiDeps } from '../../api/deps';
+import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startPlatform, waitForContract, type Platform } from '../support/platform';
 
 // POST /webhooks/stripe against the real platform: what is refused (400), what is acknowledged
@@ -52,6 +53,18 @@ async function withPayment() {
 async function paymentSignals(contractId: string) {
   const history = await platform.deps.temporal.workflow.getHandle(`contract-${contractId}`).fetchHistory();
   return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'paymentEvent');
+}
+
+/**
+ * The contract's paymentEvent signals once one is in its history. A signal that arrives while a
+ * workflow task runs is buffered by the server and shows in the history only when that task
+ * completes, so the count is read once it is no longer zero.
+ */
+async function signalsOnceSeen(contractId: string) {
+  return eventually(async () => {
+    const signals = await paymentSignals(contractId);
+    return signals.length > 0 && signals;
+  }, { message: `a paymentEvent signal in contract-${contractId}'s history` });
 }
 
 /** The same API on other deps, for faults the shared platform must not suffer. */
@@ -169,8 +182,7 @@ describe('events that are processed', () => {
     const payload = event({ type: 'payment_intent.succeeded', data: { object: { id: paymentIntentId, object: 'payment_intent' } } });
     expect(await send(payload)).toEqual({ status: 200, body: { received: true } });
     expect(await rows(JSON.parse(payload).id).first('status')).toEqual({ status: 'processed' });
-    const signals = await paymentSignals(contractId);
-    expect(signals).toHaveLength(1);
+    expect(await signalsOnceSeen(contractId)).toHaveLength(1);
   });
 
   it('starts the payment reversal for a refund of a known payment (payment intent expanded), as before', async () => {
@@ -205,20 +217,31 @@ describe('real faults answer 5xx, so Stripe retries', () => {
     }
   });
 
-  it('Temporal unavailable: 500 and the row rolled back; the retry signals the contract', async () => {
+  it('Temporal unreachable: 503 with Retry-After and the row rolled back; the retry signals the contract', async () => {
     const { contractId, paymentIntentId } = await withPayment();
-    const unavailable = {
-      workflow: { getHandle: () => ({ signal: () => Promise.reject(Object.assign(new Error('14 UNAVAILABLE: connection refused'), { code: 14 })) }) },
-    } as unknown as Client;
-    const broken = await apiWith({ temporal: unavailable });
+    // A real client whose server is gone: nothing listens on port 1. Two attempts, not the
+    // SDK's ten, so the test does not wait out the client's whole backoff.
+    const connection = await Connection.lazy({
+      address: '127.0.0.1:1',
+      interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],
+    });
+    const broken = await apiWith({ temporal: new Client({ connection }) });
     try {
       const payload = event({ type: 'payment_intent.succeeded', data: { object: { id: paymentIntentId } } });
-      expect((await send(payload, sign(payload), broken.base)).status).toBe(500);
+      const res = await fetch(`${broken.base}/api/v1/webhooks/stripe`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': sign(payload) },
+        body: payload,
+      });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAVAILABLE');
       expect(await rows(JSON.parse(payload).id)).toHaveLength(0);
       expect(await send(payload)).toEqual({ status: 200, body: { received: true } });
-      expect(await paymentSignals(contractId)).toHaveLength(1);
+      expect(await signalsOnceSeen(contractId)).toHaveLength(1);
     } finally {
       await broken.close();
+      await connection.close();
     }
   });
 });
