@@ -59,7 +59,8 @@ function isTransientTemporalError(err: unknown): boolean {
     if (isGrpcServiceError(e)) {
       if (TRANSIENT_GRPC.has(e.code)) return true;
       // The workflow's task keeps failing (a bug or a worker fault): updates wait for a fix.
-      return e.code === GRPC_FAILED_PRECONDITION && /workflow task in failed state/i.test(e.details);
+      // Update-with-Start says so in the message and leaves details generic.
+      return e.code === GRPC_FAILED_PRECONDITION && /workflow task in failed state/i.test(`${e.details} ${e.message}`);
     }
     // The SDK wraps what is not a gRPC status (a connection that failed or was closed) this way.
     if (e instanceof ServiceError && !isGrpcServiceError(e.cause)) return true;
