@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 
 // Every setting Hermes reads, validated once at start-up. Each service URL can point at a
@@ -26,6 +27,17 @@ const schema = z
     TEMPORAL_NAMESPACE: z.string().default('default'),
     TEMPORAL_TASK_QUEUE: z.string().default('hermes-main'),
     TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
+    // A prebuilt bundle of the workflow code (`npm run build:workflows`): the worker starts in
+    // seconds instead of webpacking the workflows at every start.
+    WORKFLOW_BUNDLE_PATH: z
+      .string()
+      .refine((path) => existsSync(path), 'no file there; build it with `npm run build:workflows -- <path>`')
+      .optional(),
+    // Workflow tasks one main worker holds at once. They run one at a time on its workflow
+    // thread; a task held but not yet run still counts against the task's 10 s timeout, so a
+    // worker that took many at once (the SDK's default is 40) after a restart, replaying every
+    // open contract, timed them out, and Temporal backed off retrying them for minutes.
+    WORKER_WORKFLOW_TASK_SLOTS: z.coerce.number().int().min(2).default(4),
 
     STRIPE_SECRET_KEY: z.string().startsWith('sk_').default('sk_test_hermeslocal'),
     // Unset in production (the SDK talks to api.stripe.com); set to stripe-mock locally.

@@ -80,6 +80,9 @@ start_temporal "$STATE_DIR/temporal" "${HERMES_TEMPORAL_PORT:-7233}" "${HERMES_T
 
 cd "$HERMES_ROOT"
 export API_PORT="${API_PORT:-3000}" API_HOST="${API_HOST:-127.0.0.1}"
+# The worker starts from a bundle of today's workflow code, as a deployed one does.
+export WORKFLOW_BUNDLE_PATH="$STATE_DIR/workflows.js"
+npx tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_PATH"
 run_node "$STATE_DIR/logs/worker.log" workers/main.ts
 run_node "$STATE_DIR/logs/sandbox.log" workers/sandbox.ts
 run_node "$STATE_DIR/logs/api.log" api/main.ts

@@ -1,4 +1,4 @@
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import type { Activities } from '../activities';
 import type { SandboxActivities } from '../activities/execute-agent';
@@ -8,21 +8,22 @@ import { heartbeatWhileRunning } from './heartbeats';
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 // The main worker: contract workflows plus their ordinary activities. A prebuilt bundle
-// (tests build one once) skips the webpack step at start.
+// (WORKFLOW_BUNDLE_PATH; tests build one once) skips the webpack step at start.
 export async function createMainWorker(opts: {
-  config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE'>;
+  config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'WORKFLOW_BUNDLE_PATH' | 'WORKER_WORKFLOW_TASK_SLOTS'>;
   activities: Activities;
   connection?: NativeConnection;
-  workflowBundle?: WorkerOptions['workflowBundle'];
 }): Promise<Worker> {
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.config.TEMPORAL_ADDRESS }));
+  const { config } = opts;
+  const connection = opts.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
   return Worker.create({
     connection,
-    namespace: opts.config.TEMPORAL_NAMESPACE,
-    taskQueue: opts.config.TEMPORAL_TASK_QUEUE,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: opts.activities,
     interceptors: { activity: [heartbeatWhileRunning] },
+    maxConcurrentWorkflowTaskExecutions: config.WORKER_WORKFLOW_TASK_SLOTS,
     // A killed worker's cached workflows move to another worker after this, not the default 10 s.
     stickyQueueScheduleToStartTimeout: '3 seconds',
   });

@@ -44,7 +44,6 @@ const worker = new Supervised({
   name: 'worker',
   script: 'workers/main.ts',
   env,
-  preload: ['./scripts/chaos/prebuilt-workflows.mjs'],
   readyLine: /"msg":"worker started"/,
 });
 const sandbox = new Supervised({ name: 'sandbox', script: 'workers/sandbox.ts', env, readyLine: /"msg":"sandbox worker started"/ });

@@ -11,8 +11,6 @@ export interface ProcessSpec {
   /** The entry point, run as `node --import tsx <script>` so a signal reaches the real process (tsx's CLI would relay it, but not SIGKILL). */
   script: string;
   env: Record<string, string>;
-  /** Modules to preload (`--import`), after tsx. */
-  preload?: string[];
   /** Ready when a log line matches (workers), or when this URL answers 200 (the API). */
   readyLine?: RegExp;
   readyUrl?: string;
@@ -39,8 +37,7 @@ export class Supervised {
     this.expectedExit = false;
     this.starts++;
     this.log.write(`\n==== chaos: start #${this.starts} at ${new Date().toISOString()} ====\n`);
-    const preload = (this.spec.preload ?? []).flatMap((m) => ['--import', m]);
-    const child = spawn(process.execPath, ['--import', 'tsx', ...preload, this.spec.script], {
+    const child = spawn(process.execPath, ['--import', 'tsx', this.spec.script], {
       cwd: ROOT,
       env: { ...process.env, ...this.spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -30,6 +30,7 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
     RATE_LIMIT_USER_PER_MINUTE: 100_000,
     RATE_LIMIT_AUTH_PER_MINUTE: 100_000,
     RATE_LIMIT_PUBLIC_PER_MINUTE: 100_000,
+    WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
     ...overrides,
   });
   const deps = await createApiDeps(config);
@@ -38,7 +39,6 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
     createMainWorker({
       config,
       activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config }),
-      workflowBundle: { codePath: inject('workflowBundlePath') },
     });
   let worker = await mainWorker();
   const sandboxWorker = await createSandboxWorker({
