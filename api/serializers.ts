@@ -1,9 +1,14 @@
 import type { Model } from 'objection';
 import type { Agent, AgentBinary, Bid, Contract, Delivery, Task, TaskResult } from '../db/models';
-import type { BidView } from '../domain/contract-types';
-import { exactText } from '../domain/execution';
+import type { Award, BidView, ContractState, DeliveryView, PaymentView, Review } from '../domain/contract-types';
+import { exactText, type ExecutionReport } from '../domain/execution';
+import type { RankedBid } from '../domain/ranking';
 
-// Database rows → API JSON (snake_case). Secrets and internals never leave here.
+// Database rows and workflow state → API JSON (snake_case). Secrets and internals never leave
+// here. The workflow's shapes (domain/contract-types.ts, domain/ranking.ts) are camelCase in
+// Temporal and in the jsonb columns that keep them (contracts.award, bids.score); they are
+// renamed here, field by field, and nowhere else. Free-form JSON a client sent (context,
+// output, input, message bodies) is passed through as it came.
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 
 /** A row's columns: a model read from Postgres, or the same fields built from a workflow's state. */
@@ -92,9 +97,38 @@ export function bidJson(b: BidRow) {
     message: b.message,
     status: b.status,
     revision: b.revision,
-    score: b.score ?? null,
+    score: b.score ? rankedBidJson(b.score) : null,
     created_at: iso(b.created_at),
     updated_at: iso(b.updated_at),
+  };
+}
+
+/** One bid's place in an award's ranking: its factors and score, or the filters that excluded it. */
+export function rankedBidJson(r: RankedBid) {
+  return {
+    bid_id: r.bidId,
+    agent_id: r.agentId,
+    price_cents: r.priceCents,
+    eta_seconds: r.etaSeconds,
+    eligible: r.eligible,
+    excluded_by: r.excludedBy,
+    factors: r.factors && { price: r.factors.price, performance: r.factors.performance, speed: r.factors.speed, reputation: r.factors.reputation },
+    score: r.score,
+    rank: r.rank,
+  };
+}
+
+/** How the award was decided: the winner, the mode, its score and the whole ranking. */
+export function awardJson(a: Award) {
+  return {
+    bid_id: a.bidId,
+    agent_id: a.agentId,
+    price_cents: a.priceCents,
+    eta_seconds: a.etaSeconds,
+    mode: a.mode,
+    score: a.score,
+    ranking: a.ranking.map(rankedBidJson),
+    awarded_at: a.awardedAt,
   };
 }
 
@@ -163,7 +197,13 @@ export function contractJson(c: ContractRow) {
     delivery_deadline: iso(c.delivery_deadline),
     review_deadline: iso(c.review_deadline),
     award: c.awarded_bid_id
-      ? { bid_id: c.awarded_bid_id, agent_id: c.awarded_agent_id, price_cents: c.awarded_price_cents, awarded_at: iso(c.awarded_at), detail: c.award }
+      ? {
+          bid_id: c.awarded_bid_id,
+          agent_id: c.awarded_agent_id,
+          price_cents: c.awarded_price_cents,
+          awarded_at: iso(c.awarded_at),
+          detail: c.award ? awardJson(c.award) : null,
+        }
       : null,
     failure_reason: c.failure_reason,
     status_detail: c.status_detail,
@@ -191,5 +231,81 @@ export function contractDetailJson(d: ContractDetail) {
     deliveries: d.deliveries.map(deliveryJson),
     // Sandbox runs of the awarded agent's binary, one row per attempt.
     executions: d.executions.map(taskResultJson),
+  };
+}
+
+// The workflow's live view (the getState query), for GET /contracts/:id/state.
+
+function paymentViewJson(p: PaymentView) {
+  return {
+    payment_intent_id: p.paymentIntentId,
+    amount_cents: p.amountCents,
+    status: p.status,
+    capture_by: p.captureBy ?? null,
+    action_deadline: p.actionDeadline ?? null,
+  };
+}
+
+function deliveryViewJson(d: DeliveryView) {
+  return {
+    id: d.deliveryId,
+    agent_id: d.agentId,
+    bid_id: d.bidId,
+    attempt: d.attempt,
+    source: d.source ?? 'agent',
+    output: d.output,
+    delivered_at: d.deliveredAt,
+  };
+}
+
+// The run as the workflow was told of it: text that can be stored (exact when *_exact), with
+// the exact bytes' hash and length (absent, so null, in reports older than byte-exact outputs).
+function executionReportJson(e: ExecutionReport) {
+  return {
+    task_result_id: e.taskResultId,
+    attempt: e.attempt,
+    outcome: e.outcome,
+    exit_code: e.exitCode,
+    stdout: e.stdout,
+    stdout_exact: e.stdoutExact ?? null,
+    stdout_sha256: e.stdoutSha256 ?? null,
+    stdout_bytes: e.stdoutBytes ?? null,
+    stderr: e.stderr,
+    stderr_exact: e.stderrExact ?? null,
+    stderr_sha256: e.stderrSha256 ?? null,
+    stderr_bytes: e.stderrBytes ?? null,
+    duration_ms: e.durationMs,
+    fuel_consumed: e.fuelConsumed,
+    message: e.message,
+  };
+}
+
+function reviewJson(r: Review) {
+  return { decision: r.decision, rating: r.rating, comment: r.comment, reason: r.reason, automatic: r.automatic, reviewed_at: r.reviewedAt };
+}
+
+export function contractStateJson(s: ContractState) {
+  return {
+    contract_id: s.contractId,
+    user_id: s.userId,
+    status: s.status,
+    intent: s.intent,
+    reward_cents: s.rewardCents,
+    currency: s.currency,
+    award_mode: s.awardMode,
+    bidding_open: s.biddingOpen,
+    bidding_deadline: s.biddingDeadline,
+    award_deadline: s.awardDeadline,
+    delivery_deadline: s.deliveryDeadline,
+    review_deadline: s.reviewDeadline,
+    bids: s.bids.map((b) => acceptedBidJson(s.contractId, b)),
+    award: s.award && awardJson(s.award),
+    payment: s.payment && paymentViewJson(s.payment),
+    delivery: s.delivery && deliveryViewJson(s.delivery),
+    execution: s.execution && executionReportJson(s.execution),
+    review: s.review && reviewJson(s.review),
+    failure_reason: s.failureReason,
+    status_detail: s.statusDetail,
+    closed_at: s.closedAt,
   };
 }

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import { Model } from 'objection';
+import type { Award } from '../domain/contract-types';
+import type { RankedBid } from '../domain/ranking';
 import type { TaskOutcome, TaskStatus } from '../domain/statuses';
 
 // Objection models mirror the tables column for column (snake_case, as the API speaks).
@@ -61,7 +63,8 @@ export class Bid extends Model {
   message!: string | null;
   status!: 'active' | 'awarded' | 'lost' | 'withdrawn';
   revision!: number;
-  score!: unknown;
+  /** The bid's place in the award's ranking, stored in the workflow's own (camelCase) shape. */
+  score!: RankedBid | null;
   created_at!: Date;
   updated_at!: Date;
 }
@@ -106,7 +109,8 @@ export class Contract extends Model {
   awarded_bid_id!: string | null;
   awarded_agent_id!: string | null;
   awarded_price_cents!: number | null;
-  award!: unknown;
+  /** The award as the workflow made it, in its own (camelCase) shape; api/serializers.ts converts. */
+  award!: Award | null;
   failure_reason!: string | null;
   status_detail!: string | null;
   rating!: number | null;

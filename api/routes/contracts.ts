@@ -14,7 +14,7 @@ import { claimIdempotencyKey, optionalIdempotencyKey, REPLAYED_HEADER, requestHa
 import { findContract, findOwnedContract, loadContractDetail, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
 import { afterCursor, pageOf } from '../pagination';
-import { contractDetailJson, contractJson } from '../serializers';
+import { contractDetailJson, contractJson, contractStateJson } from '../serializers';
 import { naturalUpdateId } from '../update-ids';
 import { parse, uuid } from '../validate';
 import { loadPreferences } from './preferences';
@@ -116,7 +116,7 @@ export function contractsRouter(deps: ApiDeps): Router {
   // The workflow's live view (the getState query), for a UI that wants everything at once.
   r.get('/:id/state', async (ctx) => {
     const contract = await findOwnedContract(deps, parse(uuid, ctx.params.id), currentUserId(ctx));
-    ctx.body = await temporal.workflow.getHandle(contract.workflow_id).query(getState);
+    ctx.body = contractStateJson(await temporal.workflow.getHandle(contract.workflow_id).query(getState));
   });
 
   // The owner drives the contract. Each request is one Workflow Update (api/contract-updates.ts:

@@ -326,12 +326,12 @@ describe('a contract won by a WASM agent', () => {
     const state = await api('GET', `/api/v1/contracts/${id}/state`, { token: user.token });
     expect(state.body.execution).toMatchObject({
       stdout: 'a\uFFFDb\uFFFD\uFFFD',
-      stdoutExact: false,
-      stdoutSha256: sha256Hex(BINARY_STDOUT),
-      stdoutBytes: 5,
+      stdout_exact: false,
+      stdout_sha256: sha256Hex(BINARY_STDOUT),
+      stdout_bytes: 5,
       stderr: '\uFEFFwarn: café\n',
-      stderrExact: true,
-      stderrBytes: 15,
+      stderr_exact: true,
+      stderr_bytes: 15,
     });
     expect((await api('POST', `/api/v1/contracts/${id}/accept`, { token: user.token, body: { rating: 4 } })).status).toBe(200);
     const settled = await waitForContract(api, user.token, id, 'SETTLED');
