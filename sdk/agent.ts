@@ -19,11 +19,13 @@ export interface ContractOffer {
   bidding_deadline: string;
   event_id: string;
 }
+/** contract:awarded, as the server sends it once the escrow is held and work can start. */
 export interface Awarded {
   contract_id: string;
   bid_id: string;
   price_cents: number;
-  eta_seconds: number;
+  /** Deliver before this (ISO 8601). */
+  delivery_deadline: string;
   event_id: string;
 }
 export interface A2AMessage {
