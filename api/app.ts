@@ -2,9 +2,11 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { randomUUID } from 'node:crypto';
+import { corsMiddleware } from './cors';
 import type { ApiDeps } from './deps';
 import { errorMiddleware } from './errors';
 import { cleanInput, requireKnownMediaType } from './input-guards';
+import { securityHeaders } from './security-headers';
 import { a2aRouter } from './routes/a2a';
 import { agentsRouter } from './routes/agents';
 import { authRouter } from './routes/auth';
@@ -34,7 +36,11 @@ export function createApp(deps: ApiDeps): Koa {
       'request',
     );
   });
+  app.use(securityHeaders());
   app.use(errorMiddleware(log));
+  // Before anything that may refuse a request, so a preflight is answered here and a page can
+  // read every refusal; the Stripe webhook is server-to-server and gets no CORS.
+  app.use(corsMiddleware(deps.config.CORS_ORIGINS, { serverToServerPrefixes: [RAW_BODY_PREFIX] }));
   app.use(requireKnownMediaType);
   // Webhooks are verified on the exact bytes Stripe signed and may carry anything JSON can
   // (a customer's `__proto__` metadata key): they are read as text and judged by their route.

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Server, type Socket } from 'socket.io';
 import { holdsAllCapabilities } from '../domain/capabilities';
 import { compareEventIds, EVENTS_STREAM, parseEntry, presenceKey, rooms, type StoredEvent } from '../lib/events';
+import { socketIoOriginOptions } from './cors';
 import type { ApiDeps } from './deps';
 
 // Socket.IO on the API's HTTP server. Agents connect with their API key, users with their
@@ -47,7 +48,8 @@ function mayReceive(identity: Identity, e: StoredEvent): boolean {
 export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
   const { config, knex, tokens, auth, log } = deps;
   const adapterRedis = new Redis(config.REDIS_URL);
-  const io = new Server(server, { adapter: createAdapter(adapterRedis), serveClient: false, cors: { origin: true } });
+  // Browsers only from CORS_ORIGINS, websocket upgrades included (api/cors.ts).
+  const io = new Server(server, { adapter: createAdapter(adapterRedis), serveClient: false, ...socketIoOriginOptions(config.CORS_ORIGINS) });
 
   io.use(async (socket, next) => {
     try {

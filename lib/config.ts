@@ -7,6 +7,27 @@ const DEV_JWT_SECRET = 'hermes-local-development-secret-change-me';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+// Browser origins allowed to call the API and Socket.IO: the local frontend dev servers (Vite
+// on 5173; a Next/CRA dev server on 3001, beside the API on 3000). Anything else, production's
+// frontend included, is named in CORS_ORIGINS; an empty value allows no browser origin at all.
+const DEV_CORS_ORIGINS = 'http://localhost:5173,http://127.0.0.1:5173,http://localhost:3001,http://127.0.0.1:3001';
+
+// Each entry must be an origin exactly as a browser sends it in `Origin` (scheme://host[:port]),
+// since matching is by string equality; `*` is refused, this is an allow-list.
+const origins = z
+  .string()
+  .default(DEV_CORS_ORIGINS)
+  .transform((value, ctx) => {
+    const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const entry of list) {
+      const url = URL.canParse(entry) ? new URL(entry) : undefined;
+      if (!url || !['http:', 'https:'].includes(url.protocol) || url.origin !== entry) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not an origin like https://app.example.com (scheme, host, port if not the default; no path, no trailing slash, no *)` });
+      }
+    }
+    return Object.freeze([...new Set(list)]);
+  });
+
 const schema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -15,6 +36,7 @@ const schema = z
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     API_BODY_LIMIT: z.string().default('1mb'),
+    CORS_ORIGINS: origins,
     // How long a request waits for Temporal (an update's answer) before it is a 503 the client
     // retries with the same Idempotency-Key; the update itself may still take effect.
     API_TEMPORAL_TIMEOUT_SECONDS: seconds(20),
