@@ -145,6 +145,9 @@ describe('every response and event is snake_case', () => {
     await api('GET', '/api/v1/payments/methods', { token: user.token });
     await api('GET', '/health');
     await api('GET', '/ready');
+    const event = JSON.stringify({ id: `evt_casing_${Date.now()}`, object: 'event', type: 'customer.created', created: Math.floor(Date.now() / 1000), data: { object: { id: 'cus_x' } } });
+    const signature = platform.deps.stripe.webhooks.generateTestHeaderString({ payload: event, secret: platform.config.STRIPE_WEBHOOK_SECRET });
+    expect((await api('POST', '/api/v1/webhooks/stripe', { rawBody: event, headers: { 'Stripe-Signature': signature } })).status).toBe(200);
 
     // Error envelopes: validation naming a field, unauthenticated, not found, wrong method.
     expect((await api('POST', '/api/v1/contracts', { token: user.token, body: { intent: 'x', reward_cents: -1 } })).status).toBe(400);
