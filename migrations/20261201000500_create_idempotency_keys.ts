@@ -14,9 +14,15 @@ export async function up(knex: Knex): Promise<void> {
     // What the key was used for, for a person reading the table: 'POST /contracts/:id/accept'.
     t.text('route').notNullable();
     // For routes that keep their first answer to replay it (creates); the contract updates do
-    // not, since Temporal keeps each update's answer.
+    // not, since Temporal keeps each update's answer. A create's row is written in the same
+    // transaction as what it created, so a committed row always has its answer.
     t.integer('response_status');
-    t.jsonb('response_body');
+    // json, not jsonb: the text as sent, so a replay is byte for byte the first answer.
+    t.json('response_body');
+    // The answer's secrets (an agent's API key, shown once), AES-256-GCM sealed
+    // (api/idempotency.ts) and left out of response_body, so a replay can show them again
+    // while no plaintext secret sits in the table or its backups. Deleted with the row.
+    t.binary('response_secrets');
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.primary(['caller_kind', 'caller_id', 'key']);
     t.index(['created_at']);
