@@ -1,10 +1,12 @@
 import Router from '@koa/router';
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import { MESSAGE_TYPES } from '../../domain/statuses';
 import { rooms } from '../../lib/events';
 import { currentAgent } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
+import { idempotentCreate } from '../idempotency';
 import { afterCursor, pageOf } from '../pagination';
 import { agentInvolvedIn, referenceNotFound } from '../references';
 import { parse, uuid } from '../validate';
@@ -45,7 +47,7 @@ const messageJson = (m: Record<string, any>) => ({
 
 // Agent-to-agent conversations: only the two participants read or write; a closed
 // conversation takes no new messages. Messages are delivered live to the other agent.
-export function a2aRouter({ knex, auth, events }: ApiDeps): Router {
+export function a2aRouter({ knex, auth, events, config }: ApiDeps): Router {
   const r = new Router({ prefix: '/a2a/conversations' });
   r.use(auth.requireAgent);
 
@@ -60,25 +62,30 @@ export function a2aRouter({ knex, auth, events }: ApiDeps): Router {
   }
   const otherOf = (c: Record<string, any>, agentId: string) => (c.initiator_agent_id === agentId ? c.responder_agent_id : c.initiator_agent_id);
 
+  // Idempotency-Key (the agent's own): a retry gets the first 201 and the same conversation.
   r.post('/', async (ctx) => {
     const me = currentAgent(ctx);
     const body = parse(startConversation, ctx.request.body);
     if (body.agent_id === me.id) throw new HttpError('VALIDATION_ERROR', 'agent_id: cannot converse with yourself', [{ field: 'agent_id' }]);
-    const other = await knex('agents').where({ id: body.agent_id }).whereNull('deleted_at').first('id');
+    const caller = { kind: 'agent' as const, id: me.id };
+    await idempotentCreate({ knex, config }, ctx, { caller, route: 'POST /a2a/conversations', request: body }, (db) => startWith(db, me.id, body));
+  });
+
+  async function startWith(db: Knex, myId: string, body: z.infer<typeof startConversation>) {
+    const other = await db('agents').where({ id: body.agent_id }).whereNull('deleted_at').first('id');
     if (!other) throw referenceNotFound('agent', 'agent_id');
     // A conversation about a contract: the caller must take part in it (a bid, or the award);
     // any other contract id, existing or not, is the same 404. The other agent need not: asking
     // a specialist, or a bidder talking to another about the work, is what A2A is for, and the
     // conversation shows it only the id, never the contract (which it cannot read).
-    if (body.contract_id && !(await agentInvolvedIn(knex, body.contract_id, me.id))) {
+    if (body.contract_id && !(await agentInvolvedIn(db, body.contract_id, myId))) {
       throw referenceNotFound('contract', 'contract_id');
     }
-    const [c] = await knex('a2a_conversations')
-      .insert({ initiator_agent_id: me.id, responder_agent_id: body.agent_id, contract_id: body.contract_id ?? null, subject: body.subject ?? null })
+    const [c] = await db('a2a_conversations')
+      .insert({ initiator_agent_id: myId, responder_agent_id: body.agent_id, contract_id: body.contract_id ?? null, subject: body.subject ?? null })
       .returning('*');
-    ctx.status = 201;
-    ctx.body = conversationJson(c);
-  });
+    return { status: 201, body: conversationJson(c) };
+  }
 
   r.get('/', async (ctx) => {
     const me = currentAgent(ctx);
@@ -90,18 +97,26 @@ export function a2aRouter({ knex, auth, events }: ApiDeps): Router {
     ctx.body = { data: rows.map(conversationJson) };
   });
 
+  // Idempotency-Key: a retry gets the first 201 and the message is sent (and relayed) once.
   r.post('/:id/messages', async (ctx) => {
     const me = currentAgent(ctx);
-    const c = await participantOf(parse(uuid, ctx.params.id), me.id);
-    if (c.status === 'closed') throw new HttpError('INVALID_STATE', 'the conversation is closed');
+    const id = parse(uuid, ctx.params.id);
+    const c = await participantOf(id, me.id);
     const body = parse(sendMessage, ctx.request.body);
-    const [m] = await knex('a2a_messages')
-      .insert({ conversation_id: c.id, sender_agent_id: me.id, type: body.type, body: JSON.stringify(body.body) })
-      .returning('*');
-    await knex('a2a_conversations').where({ id: c.id }).update({ updated_at: knex.fn.now() });
-    await events.publish({ type: 'a2a:message', rooms: [rooms.agent(otherOf(c, me.id))], data: messageJson(m) });
-    ctx.status = 201;
-    ctx.body = messageJson(m);
+    const caller = { kind: 'agent' as const, id: me.id };
+    await idempotentCreate({ knex, config }, ctx, { caller, route: 'POST /a2a/conversations/:id/messages', request: { conversation_id: id, body } }, async (db) => {
+      // Read again inside the key's transaction: closed since? (A replay is the first answer.)
+      if ((await db('a2a_conversations').where({ id: c.id }).first('status')).status === 'closed') {
+        throw new HttpError('INVALID_STATE', 'the conversation is closed');
+      }
+      const [m] = await db('a2a_messages')
+        .insert({ conversation_id: c.id, sender_agent_id: me.id, type: body.type, body: JSON.stringify(body.body) })
+        .returning('*');
+      await db('a2a_conversations').where({ id: c.id }).update({ updated_at: db.fn.now() });
+      const json = messageJson(m);
+      // Published once the message has committed, so the other agent can read it when told.
+      return { status: 201, body: json, afterCommit: () => events.publish({ type: 'a2a:message', rooms: [rooms.agent(otherOf(c, me.id))], data: json }) };
+    });
   });
 
   // Oldest first, so a client pages forward through the exchange.

@@ -3,7 +3,7 @@ import { MulterError } from 'multer';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Knex } from 'knex';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AGENT_STATUSES } from '../../domain/statuses';
 import { presenceKey } from '../../lib/events';
@@ -12,6 +12,7 @@ import { currentUserId } from '../auth';
 import { generateApiKey } from '../credentials';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
+import { idempotentCreate } from '../idempotency';
 import { assertCleanInput } from '../input-guards';
 import { afterCursor, pageOf } from '../pagination';
 import { naming } from '../references';
@@ -92,8 +93,8 @@ function multipart(middleware: (ctx: Context, next: Next) => Promise<unknown>) {
   };
 }
 
-async function ownedAgent(knex: Knex, agentId: string, userId: string) {
-  const agent = await knex('agents').where({ id: agentId, owner_id: userId }).whereNull('deleted_at').first('id');
+async function ownedAgent(db: Knex, agentId: string, userId: string) {
+  const agent = await db('agents').where({ id: agentId, owner_id: userId }).whereNull('deleted_at').first('id');
   if (!agent) throw notFound('agent');
 }
 
@@ -111,22 +112,28 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries, re
     limits: { fileSize: config.SANDBOX_MAX_UPLOAD_BYTES, files: 1, fields: 20, fieldSize: 64 * 1024 },
   });
 
-  // Register an agent; its API key is in this response and nowhere else, ever.
+  // Register an agent; its API key is in this response and nowhere else, ever — except a
+  // replay of this response to a retry with its Idempotency-Key within 24 h, which keeps the
+  // key sealed (api/idempotency.ts).
   r.post('/', auth.requireUser, async (ctx) => {
     const body = parse(createAgent, ctx.request.body);
-    const key = generateApiKey();
-    const agent = await knex.transaction(async (trx) => {
-      const a = await models.Agent.query(trx).insert({ ...body, owner_id: currentUserId(ctx) });
-      await models.ApiKey.query(trx).insert({ agent_id: a.id, key_hash: key.hash, key_prefix: key.prefix });
-      return a;
+    const userId = currentUserId(ctx);
+    await idempotentCreate({ knex, config }, ctx, { caller: { kind: 'user', id: userId }, route: 'POST /agents', request: body }, async (db) => {
+      const key = generateApiKey();
+      const agent = await db.transaction(async (trx) => {
+        const a = await models.Agent.query(trx).insert({ ...body, owner_id: userId });
+        await models.ApiKey.query(trx).insert({ agent_id: a.id, key_hash: key.hash, key_prefix: key.prefix });
+        return a;
+      });
+      const body201 = { agent: agentJson(await models.Agent.query(db).findById(agent.id).throwIfNotFound()), api_key: key.key };
+      return { status: 201, body: body201, secrets: ['api_key'] };
     });
-    ctx.status = 201;
-    ctx.body = { agent: agentJson(await models.Agent.query().findById(agent.id).throwIfNotFound()), api_key: key.key };
   });
 
   // Upload a WASM binary: a new agent, or (with agent_id) a new version of one you own. The
   // module is compiled before anything is stored; S3 is written before Postgres, so a row
-  // never points at a missing object.
+  // never points at a missing object. Idempotency-Key: the request is its fields and the
+  // module's SHA-256; a retry gets the first answer (with the new agent's key, as above).
   r.post('/upload', auth.requireUser, multipart(upload.single('file')), async (ctx) => {
     const userId = currentUserId(ctx);
     const fields = parse(uploadFields, ctx.request.body);
@@ -137,12 +144,19 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries, re
     if (!fields.agent_id && !fields.name) {
       throw new HttpError('VALIDATION_ERROR', 'name: required when creating an agent', [{ field: 'name' }]);
     }
+    const request = { fields, file_sha256: createHash('sha256').update(file.buffer).digest('hex') };
+    await idempotentCreate({ knex, config }, ctx, { caller: { kind: 'user', id: userId }, route: 'POST /agents/upload', request }, (db) =>
+      storeUpload(db, userId, fields, file.buffer),
+    );
+  });
+
+  async function storeUpload(db: Knex, userId: string, fields: z.infer<typeof uploadFields>, wasm: Buffer) {
     // A new version only of an agent you own; any other agent_id is the 404 of a missing one.
-    if (fields.agent_id) await naming('agent', 'agent_id', ownedAgent(knex, fields.agent_id, userId));
+    if (fields.agent_id) await naming('agent', 'agent_id', ownedAgent(db, fields.agent_id, userId));
 
     let compiled: { sha256: string; size: number };
     try {
-      compiled = await sandbox.compile(file.buffer);
+      compiled = await sandbox.compile(wasm);
     } catch (err) {
       if (err instanceof SandboxError && err.code === 'INVALID_MODULE') {
         throw new HttpError('INVALID_MODULE', `file: ${err.message}`, [{ field: 'file', message: err.message }]);
@@ -151,11 +165,11 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries, re
     }
 
     const agentId = fields.agent_id ?? randomUUID();
-    const stored = await binaries.put(agentId, file.buffer, compiled.sha256);
+    const stored = await binaries.put(agentId, wasm, compiled.sha256);
     const { agent_id: _ignored, ...meta } = fields;
     const binaryColumns = { binary_url: stored.url, binary_hash: compiled.sha256, binary_size: compiled.size };
     const key = fields.agent_id ? null : generateApiKey();
-    await knex.transaction(async (trx) => {
+    await db.transaction(async (trx) => {
       if (key) {
         await trx('agents').insert({
           id: agentId,
@@ -174,23 +188,29 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries, re
         .onConflict(['agent_id', 'sha256'])
         .merge(['version']);
     });
-    const agent = await models.Agent.query().findById(agentId).throwIfNotFound();
-    ctx.status = key ? 201 : 200;
-    ctx.body = {
-      agent: agentJson(agent),
-      binary: { sha256: compiled.sha256, size_bytes: compiled.size, url: stored.url, version: agent.version },
-      ...(key && { api_key: key.key }),
+    const agent = await models.Agent.query(db).findById(agentId).throwIfNotFound();
+    return {
+      status: key ? 201 : 200,
+      body: {
+        agent: agentJson(agent),
+        binary: { sha256: compiled.sha256, size_bytes: compiled.size, url: stored.url, version: agent.version },
+        ...(key && { api_key: key.key }),
+      },
+      secrets: key ? ['api_key'] : [],
     };
-  });
+  }
 
-  // Rotate: a new key for the owner; older keys stay valid until revoked.
+  // Rotate: a new key for the owner; older keys stay valid until revoked. With an
+  // Idempotency-Key a retry gets the same new key (sealed meanwhile), not a second one.
   r.post('/:id/api-keys', auth.requireUser, async (ctx) => {
     const id = parse(uuid, ctx.params.id);
-    await ownedAgent(knex, id, currentUserId(ctx));
-    const key = generateApiKey();
-    await models.ApiKey.query().insert({ agent_id: id, key_hash: key.hash, key_prefix: key.prefix });
-    ctx.status = 201;
-    ctx.body = { api_key: key.key, key_prefix: key.prefix };
+    const userId = currentUserId(ctx);
+    await idempotentCreate({ knex, config }, ctx, { caller: { kind: 'user', id: userId }, route: 'POST /agents/:id/api-keys', request: { agent_id: id } }, async (db) => {
+      await ownedAgent(db, id, userId);
+      const key = generateApiKey();
+      await models.ApiKey.query(db).insert({ agent_id: id, key_hash: key.hash, key_prefix: key.prefix });
+      return { status: 201, body: { api_key: key.key, key_prefix: key.prefix }, secrets: ['api_key'] };
+    });
   });
 
   // Discovery is public: the marketplace is browsable without an account.

@@ -31,7 +31,7 @@ export function contractsRouter(deps: ApiDeps): Router {
     // With an Idempotency-Key the contract is named after the key (and bound to this body, else
     // 422), so a retry reaches the same workflow and its `created` update's first answer.
     const key = optionalIdempotencyKey(ctx);
-    if (key !== undefined) await claimIdempotencyKey(knex, { caller: { kind: 'user', id: userId }, key, route: 'POST /contracts', requestHash: requestHash(body) });
+    const retried = key !== undefined && !(await claimIdempotencyKey(knex, { caller: { kind: 'user', id: userId }, key, route: 'POST /contracts', requestHash: requestHash(body) }));
     const contractId = key === undefined ? randomUUID() : contractIdForKey(userId, key);
     const prefs = await loadPreferences(knex, userId);
     const input: ContractInput = {
@@ -82,6 +82,8 @@ export function contractsRouter(deps: ApiDeps): Router {
     });
     ctx.status = 201;
     ctx.set('Location', `/api/v1/contracts/${contractId}`);
+    // A keyed retry attached to the first request's update and has its answer.
+    if (retried) ctx.set(REPLAYED_HEADER, 'true');
     ctx.body = {
       id: contractId,
       workflow_id: workflowId,

@@ -1,12 +1,15 @@
 import Router from '@koa/router';
 import Stripe from 'stripe';
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ensureCustomer } from '../../lib/stripe-customers';
 import { currentUserId } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
+import { idempotentCreate, optionalIdempotencyKey } from '../idempotency';
 import { afterCursor, pageOf } from '../pagination';
 import { parse } from '../validate';
+import { requestHash } from '../../lib/request-hash';
 
 // Stripe documents that the object ids it generates never exceed 255 characters.
 const STRIPE_ID_MAX = 255;
@@ -32,7 +35,7 @@ const historyQuery = z.object({
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
 // A user's Stripe customer and saved payment methods, and the history of their payments.
-export function paymentsRouter({ knex, stripe, auth }: ApiDeps): Router {
+export function paymentsRouter({ knex, stripe, auth, config }: ApiDeps): Router {
   const r = new Router({ prefix: '/payments' });
   r.use(auth.requireUser);
 
@@ -48,21 +51,32 @@ export function paymentsRouter({ knex, stripe, auth }: ApiDeps): Router {
 
   // Attach a PaymentMethod (created client-side with Stripe.js) to the user's customer. One
   // that another user saved here is theirs: 404, as for one Stripe does not know, and Stripe
-  // is not asked to move it.
+  // is not asked to move it. Idempotency-Key: a retry gets the first 201 and the same method,
+  // and Stripe sees one attach (a test shortcut attached twice would be two methods).
   r.post('/methods', async (ctx) => {
     const userId = currentUserId(ctx);
     const body = parse(addMethod, ctx.request.body);
+    const route = 'POST /payments/methods';
+    const key = optionalIdempotencyKey(ctx);
+    await idempotentCreate({ knex, config }, ctx, { caller: { kind: 'user', id: userId }, route, request: body }, async (db) => {
+      // Stripe keeps its keys 24 h too; the hash makes another body under our key another key there.
+      const stripeKey = key === undefined ? undefined : `user-${userId}/payment-method/${requestHash({ key, body })}`;
+      return { status: 201, body: methodJson(await addPaymentMethod(db, userId, body, stripeKey)) };
+    });
+  });
+
+  async function addPaymentMethod(db: Knex, userId: string, body: z.infer<typeof addMethod>, stripeKey: string | undefined) {
     if (!isTestShortcut(body.payment_method)) {
-      const foreign = await knex('payment_methods')
+      const foreign = await db('payment_methods')
         .where({ stripe_payment_method_id: body.payment_method })
         .whereNot({ user_id: userId })
         .first('id');
       if (foreign) throw methodNotFound();
     }
-    const customer = await ensureCustomer(knex, stripe, userId);
+    const customer = await ensureCustomer(db, stripe, userId);
     let pm: Stripe.PaymentMethod;
     try {
-      pm = await stripe.paymentMethods.attach(body.payment_method, { customer });
+      pm = await stripe.paymentMethods.attach(body.payment_method, { customer }, stripeKey ? { idempotencyKey: stripeKey } : undefined);
       if (body.make_default) {
         await stripe.customers.update(customer, { invoice_settings: { default_payment_method: pm.id } });
       }
@@ -74,7 +88,7 @@ export function paymentsRouter({ knex, stripe, auth }: ApiDeps): Router {
       }
       throw err;
     }
-    const row = await knex.transaction(async (trx) => {
+    return db.transaction(async (trx) => {
       const first = !(await trx('payment_methods').where({ user_id: userId }).whereNull('deleted_at').first('id'));
       const isDefault = body.make_default || first;
       if (isDefault) await trx('payment_methods').where({ user_id: userId, is_default: true }).update({ is_default: false });
@@ -93,9 +107,7 @@ export function paymentsRouter({ knex, stripe, auth }: ApiDeps): Router {
         .returning('*');
       return saved;
     });
-    ctx.status = 201;
-    ctx.body = methodJson(row);
-  });
+  }
 
   r.get('/methods', async (ctx) => {
     const rows = await knex('payment_methods')

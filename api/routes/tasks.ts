@@ -1,11 +1,13 @@
 import Router from '@koa/router';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import { executionTimeoutMs, type ExecutionPlan } from '../../domain/execution';
 import { taskWorkflow } from '../../workflows/task';
 import { currentUserId } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
+import { idempotentCreate } from '../idempotency';
 import { referenceNotFound } from '../references';
 import { taskJson, taskResultJson } from '../serializers';
 import { parse, uuid } from '../validate';
@@ -27,8 +29,8 @@ export function tasksRouter({ knex, models, temporal, auth, config }: ApiDeps): 
   const r = new Router({ prefix: '/tasks' });
   r.use(auth.requireUser);
 
-  async function ownedTask(id: string, userId: string) {
-    const task = await models.Task.query().findById(id).where({ owner_id: userId });
+  async function ownedTask(id: string, userId: string, db: Knex = knex) {
+    const task = await models.Task.query(db).findById(id).where({ owner_id: userId });
     if (!task) throw notFound('task');
     return task;
   }
@@ -36,23 +38,25 @@ export function tasksRouter({ knex, models, temporal, auth, config }: ApiDeps): 
   // Any user may run any active agent (the marketplace is public). An agent that is deleted,
   // or inactive/suspended and not the caller's, is a 404 naming agent_id, the same as an id
   // that does not exist; the owner of an inactive agent is told why (403 AGENT_INACTIVE).
+  // Idempotency-Key: a retry gets the first 201 and the same task (api/idempotency.ts).
   r.post('/', async (ctx) => {
     const body = parse(createTask, ctx.request.body);
     const userId = currentUserId(ctx);
-    const agent = await models.Agent.query().findById(body.agent_id).whereNull('deleted_at');
-    if (!agent || (agent.status !== 'active' && agent.owner_id !== userId)) throw referenceNotFound('agent', 'agent_id');
-    if (agent.status !== 'active') throw new HttpError('AGENT_INACTIVE', `agent is ${agent.status}`, [{ field: 'agent_id' }]);
-    if (!agent.binary_hash) {
-      throw new HttpError('NO_BINARY', 'this agent has no WASM binary to run; upload one first', [{ field: 'agent_id' }]);
-    }
-    const task = await models.Task.query().insertAndFetch({
-      owner_id: userId,
-      agent_id: agent.id,
-      input: JSON.stringify(body.input) as unknown,
-      ...(body.timeout_seconds && { timeout_seconds: body.timeout_seconds }),
+    await idempotentCreate({ knex, config }, ctx, { caller: { kind: 'user', id: userId }, route: 'POST /tasks', request: body }, async (db) => {
+      const agent = await models.Agent.query(db).findById(body.agent_id).whereNull('deleted_at');
+      if (!agent || (agent.status !== 'active' && agent.owner_id !== userId)) throw referenceNotFound('agent', 'agent_id');
+      if (agent.status !== 'active') throw new HttpError('AGENT_INACTIVE', `agent is ${agent.status}`, [{ field: 'agent_id' }]);
+      if (!agent.binary_hash) {
+        throw new HttpError('NO_BINARY', 'this agent has no WASM binary to run; upload one first', [{ field: 'agent_id' }]);
+      }
+      const task = await models.Task.query(db).insertAndFetch({
+        owner_id: userId,
+        agent_id: agent.id,
+        input: JSON.stringify(body.input) as unknown,
+        ...(body.timeout_seconds && { timeout_seconds: body.timeout_seconds }),
+      });
+      return { status: 201, body: taskJson(task) };
     });
-    ctx.status = 201;
-    ctx.body = taskJson(task);
   });
 
   r.get('/', async (ctx) => {
@@ -64,11 +68,20 @@ export function tasksRouter({ knex, models, temporal, auth, config }: ApiDeps): 
     ctx.body = taskJson(await ownedTask(parse(uuid, ctx.params.id), currentUserId(ctx)));
   });
 
-  // Starts the run and answers at once; poll /results (or watch the workflow in the UI).
+  // Starts the run and answers at once; poll /results (or watch the workflow in the UI). A run
+  // happens once per task anyway (a second execute is 409); with an Idempotency-Key a retry
+  // gets the first 202 instead of that 409.
   r.post('/:id/execute', async (ctx) => {
-    const task = await ownedTask(parse(uuid, ctx.params.id), currentUserId(ctx));
+    const taskId = parse(uuid, ctx.params.id);
+    const userId = currentUserId(ctx);
+    const route = 'POST /tasks/:id/execute';
+    await idempotentCreate({ knex, config }, ctx, { caller: { kind: 'user', id: userId }, route, request: { task_id: taskId } }, (db) => execute(db, taskId, userId));
+  });
+
+  async function execute(db: Knex, taskId: string, userId: string) {
+    const task = await ownedTask(taskId, userId, db);
     if (task.status !== 'pending') throw new HttpError('INVALID_STATE', `task is already ${task.status}`);
-    const agent = await models.Agent.query().findById(task.agent_id).whereNull('deleted_at');
+    const agent = await models.Agent.query(db).findById(task.agent_id).whereNull('deleted_at');
     if (!agent?.binary_hash || !agent.binary_url) throw new HttpError('NO_BINARY', 'the agent no longer has a binary');
     const plan: ExecutionPlan = {
       agentId: agent.id,
@@ -82,7 +95,7 @@ export function tasksRouter({ knex, models, temporal, auth, config }: ApiDeps): 
     };
     const workflowId = taskWorkflowId(task.id);
     // Pin the binary first: the results stay tied to the version that ran.
-    const claimed = await knex('tasks')
+    const claimed = await db('tasks')
       .where({ id: task.id, status: 'pending' })
       .whereNull('workflow_id')
       .update({ workflow_id: workflowId, binary_hash: plan.binaryHash });
@@ -96,12 +109,12 @@ export function tasksRouter({ knex, models, temporal, auth, config }: ApiDeps): 
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) throw new HttpError('INVALID_STATE', 'task is already executing');
-      await knex('tasks').where({ id: task.id }).update({ workflow_id: null, binary_hash: null });
+      // Not in a transaction (no key): take the claim back. In one, the rollback does.
+      if (!db.isTransaction) await db('tasks').where({ id: task.id }).update({ workflow_id: null, binary_hash: null });
       throw err;
     }
-    ctx.status = 202;
-    ctx.body = { ...taskJson(await ownedTask(task.id, task.owner_id)), results_url: `/api/v1/tasks/${task.id}/results` };
-  });
+    return { status: 202, body: { ...taskJson(await ownedTask(task.id, task.owner_id, db)), results_url: `/api/v1/tasks/${task.id}/results` } };
+  }
 
   // While running: the status. When done: the final attempt's exit code, output, duration
   // and fuel, with every attempt listed.

@@ -6,7 +6,7 @@ import { withdrawalWorkflow } from '../../workflows/withdrawal';
 import { currentUserId } from '../auth';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
-import { REPLAYED_HEADER, assertSameRequest, requestHash } from '../idempotency';
+import { REPLAYED_HEADER, assertSameRequest, idempotentCreate, requestHash } from '../idempotency';
 import { afterCursor, pageOf } from '../pagination';
 import { cents, parse, uuid } from '../validate';
 
@@ -78,26 +78,25 @@ export function walletRouter({ knex, stripe, temporal, auth, config }: ApiDeps):
     };
   });
 
-  // A Stripe Connect (Express) account to pay out to; created once.
+  // A Stripe Connect (Express) account to pay out to; created once (later calls answer 200
+  // with it). With an Idempotency-Key a retry gets the first answer, 201 included.
   r.post('/payout-account', async (ctx) => {
     const userId = currentUserId(ctx);
-    const existing = await knex('agent_wallets').where({ user_id: userId }).first('stripe_account_id');
-    if (existing?.stripe_account_id) {
-      ctx.body = { payout_account: existing.stripe_account_id };
-      return;
-    }
-    const user = await knex('users').where({ id: userId }).first('email');
-    const account = await stripe.accounts.create(
-      { type: 'express', email: user.email, capabilities: { transfers: { requested: true } }, metadata: { hermes_user_id: userId } },
-      { idempotencyKey: `user-${userId}/payout-account` },
-    );
-    await knex('agent_wallets')
-      .insert({ user_id: userId, currency: config.CURRENCY, stripe_account_id: account.id })
-      .onConflict('user_id')
-      .merge({ stripe_account_id: knex.raw('coalesce(agent_wallets.stripe_account_id, excluded.stripe_account_id)') });
-    const stored = await knex('agent_wallets').where({ user_id: userId }).first('stripe_account_id');
-    ctx.status = 201;
-    ctx.body = { payout_account: stored.stripe_account_id };
+    await idempotentCreate({ knex, config }, ctx, { caller: { kind: 'user', id: userId }, route: 'POST /wallet/payout-account', request: null }, async (db) => {
+      const existing = await db('agent_wallets').where({ user_id: userId }).first('stripe_account_id');
+      if (existing?.stripe_account_id) return { status: 200, body: { payout_account: existing.stripe_account_id } };
+      const user = await db('users').where({ id: userId }).first('email');
+      const account = await stripe.accounts.create(
+        { type: 'express', email: user.email, capabilities: { transfers: { requested: true } }, metadata: { hermes_user_id: userId } },
+        { idempotencyKey: `user-${userId}/payout-account` },
+      );
+      await db('agent_wallets')
+        .insert({ user_id: userId, currency: config.CURRENCY, stripe_account_id: account.id })
+        .onConflict('user_id')
+        .merge({ stripe_account_id: db.raw('coalesce(agent_wallets.stripe_account_id, excluded.stripe_account_id)') });
+      const stored = await db('agent_wallets').where({ user_id: userId }).first('stripe_account_id');
+      return { status: 201, body: { payout_account: stored.stripe_account_id } };
+    });
   });
 
   // Withdraw to the payout account. Send an Idempotency-Key header (Stripe's rule): a retry
