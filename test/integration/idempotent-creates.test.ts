@@ -99,6 +99,23 @@ describe('POST /agents', () => {
     expect(a.body.agent.id).not.toBe(b.body.agent.id);
   });
 
+  it('a key past its 24 h is free again, and expired rows are deleted, sealed keys with them', async () => {
+    const { api } = platform;
+    const user = await registerUser(api);
+    const key = randomUUID();
+    const first = await api('POST', '/api/v1/agents', { token: user.token, body: { name: 'old' }, headers: keyed(key) });
+    expect(first.status).toBe(201);
+    const knex = platform.deps.knex;
+    await knex('idempotency_keys').where({ caller_id: user.id, key }).update({ created_at: knex.raw("now() - interval '25 hours'") });
+    const stale = randomUUID();
+    await knex('idempotency_keys').insert({ caller_kind: 'user', caller_id: user.id, key: stale, request_hash: 'a'.repeat(64), route: 'POST /agents', created_at: knex.raw("now() - interval '25 hours'") });
+
+    const fresh = await api('POST', '/api/v1/agents', { token: user.token, body: { name: 'new' }, headers: keyed(key) });
+    expect([fresh.status, fresh.headers.get('Idempotent-Replayed')]).toEqual([201, null]);
+    expect(fresh.body.agent.id).not.toBe(first.body.agent.id);
+    expect(await count('idempotency_keys', { caller_id: user.id, key: stale })).toBe(0);
+  });
+
   it('rotating an API key with a key gives one new key, the same on retry', async () => {
     const { api } = platform;
     const user = await registerUser(api);
