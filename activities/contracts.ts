@@ -3,16 +3,19 @@ import { lockContract, transitionContract } from '../db/contract-transition';
 import type { Award, BidView, ContractInput, DeliveryView, Review } from '../domain/contract-types';
 import type { ContractStatus, FailureReason } from '../domain/statuses';
 import { rooms } from '../lib/events';
+import { contractMetrics, countEnded, type ContractMetrics } from '../lib/metrics';
+import { Registry } from 'prom-client';
 import { appendEvents } from '../lib/outbox';
 
 // Postgres writes for the contract workflow. Temporal may retry any of these, so each is
 // idempotent: inserts use natural keys, updates set absolute values. Status changes go through
 // transitionContract, and every event is appended to the outbox in the transaction of the
 // change it reports, only when that change is new (so a retry announces nothing twice).
-export function createContractActivities({ knex }: { knex: Knex }) {
+// Starts and ends are counted the same way: once, after the change commits.
+export function createContractActivities({ knex, metrics = contractMetrics(new Registry()) }: { knex: Knex; metrics?: ContractMetrics }) {
   return {
     async persistContract(input: ContractInput, biddingDeadline: string): Promise<void> {
-      await knex.transaction(async (trx) => {
+      const created = await knex.transaction(async (trx) => {
         // The row is born BIDDING; every later status is a transition.
         const [created] = await trx('contracts')
           .insert({
@@ -35,7 +38,7 @@ export function createContractActivities({ knex }: { knex: Knex }) {
           .onConflict('id')
           .ignore()
           .returning('id');
-        if (!created) return;
+        if (!created) return false;
         const audience = input.requiredCapabilities.length ? input.requiredCapabilities.map(rooms.capability) : [rooms.allAgents];
         await appendEvents(trx, input.contractId, [
           {
@@ -56,7 +59,9 @@ export function createContractActivities({ knex }: { knex: Knex }) {
             },
           },
         ]);
+        return true;
       });
+      if (created) metrics.started.inc();
     },
 
     async recordBid(contractId: string, bid: BidView): Promise<void> {
@@ -112,7 +117,8 @@ export function createContractActivities({ knex }: { knex: Knex }) {
         closedAt?: string | null;
       } = {},
     ): Promise<void> {
-      await knex.transaction((trx) => transitionContract(trx, contractId, status, fields));
+      const changed = await knex.transaction((trx) => transitionContract(trx, contractId, status, fields));
+      if (changed) countEnded(metrics, status, fields.failureReason);
     },
 
     async recordDelivery(contractId: string, delivery: DeliveryView, reviewDeadline: string): Promise<void> {

@@ -7,7 +7,9 @@ import type { PaymentView } from '../domain/contract-types';
 import { captureMovement, refundMovement, settlementMovement } from '../domain/ledger';
 import type { PaymentEventKind, PaymentStatus } from '../domain/statuses';
 import type { Config } from '../lib/config';
+import { activityMetrics, countEnded, timedEscrow, type ActivityMetrics } from '../lib/metrics';
 import { ensureCustomer } from '../lib/stripe-customers';
+import { Registry } from 'prom-client';
 
 export interface HoldEscrowInput {
   contractId: string;
@@ -44,7 +46,18 @@ interface PaymentRow {
 // payment_events row; every movement of money is a ledger transaction written in the same
 // database transaction as the state it belongs to. stripe-mock is stateless, so these rows
 // are the state of record.
-export function createEscrowActivities({ knex, stripe, config }: { knex: Knex; stripe: Stripe; config: EscrowConfig }) {
+export function createEscrowActivities({
+  knex,
+  stripe,
+  config,
+  metrics = activityMetrics(new Registry()),
+}: {
+  knex: Knex;
+  stripe: Stripe;
+  config: EscrowConfig;
+  /** Escrow operations are counted by kind and result, and a settlement as a contract's end. */
+  metrics?: Pick<ActivityMetrics, 'escrow' | 'contracts'>;
+}) {
   async function lockPayment(trx: Knex.Transaction, paymentIntentId: string): Promise<PaymentRow> {
     const row = await trx('payments').where({ stripe_payment_intent_id: paymentIntentId }).forUpdate().first();
     if (!row) throw ApplicationFailure.nonRetryable(`no payment ${paymentIntentId}`, 'PAYMENT_NOT_FOUND');
@@ -75,7 +88,7 @@ export function createEscrowActivities({ knex, stripe, config }: { knex: Knex; s
     throw err;
   };
 
-  return {
+  const escrow = {
     async holdEscrow(input: HoldEscrowInput): Promise<PaymentView> {
       const existing = await knex('payments').where({ idempotency_key: input.idempotencyKey }).first();
       if (existing) return toView(existing, config);
@@ -224,7 +237,7 @@ export function createEscrowActivities({ knex, stripe, config }: { knex: Knex; s
      * without the other.
      */
     async settleContract(input: { contractId: string; agentId: string; priceCents: number; currency: string; idempotencyKey: string; closedAt: string }): Promise<void> {
-      await knex.transaction(async (trx) => {
+      const changed = await knex.transaction(async (trx) => {
         await lockContract(trx, input.contractId);
         if (input.priceCents > 0) {
           const agent = await trx('agents').where({ id: input.agentId }).first('owner_id');
@@ -239,9 +252,19 @@ export function createEscrowActivities({ knex, stripe, config }: { knex: Knex; s
             lines: settlementMovement(input.contractId, agent.owner_id, input.priceCents, config.PLATFORM_FEE_BPS),
           });
         }
-        await transitionContract(trx, input.contractId, 'SETTLED', { closedAt: input.closedAt });
+        return transitionContract(trx, input.contractId, 'SETTLED', { closedAt: input.closedAt });
       });
+      if (changed) countEnded(metrics.contracts, 'SETTLED', null);
     },
+  };
+  return {
+    holdEscrow: timedEscrow(metrics.escrow, 'hold', escrow.holdEscrow),
+    confirmEscrow: timedEscrow(metrics.escrow, 'confirm', escrow.confirmEscrow),
+    failEscrow: timedEscrow(metrics.escrow, 'fail', escrow.failEscrow),
+    captureEscrow: timedEscrow(metrics.escrow, 'capture', escrow.captureEscrow),
+    voidEscrow: timedEscrow(metrics.escrow, 'void', escrow.voidEscrow),
+    refundEscrow: timedEscrow(metrics.escrow, 'refund', escrow.refundEscrow),
+    settleContract: timedEscrow(metrics.escrow, 'settle', escrow.settleContract),
   };
 }
 

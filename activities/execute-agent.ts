@@ -8,8 +8,10 @@ import type { TaskOutcome } from '../domain/statuses';
 import { BinaryHashMismatch, sha256Hex, type BinaryStore } from '../lib/binary-store';
 import type { Config } from '../lib/config';
 import { rooms } from '../lib/events';
+import { sandboxMetrics, type SandboxMetrics } from '../lib/metrics';
 import { appendEvents } from '../lib/outbox';
 import { SandboxError, type WasmSandbox } from '../sandbox';
+import { Registry } from 'prom-client';
 import { rejectingBadData } from './data-errors';
 
 export interface SandboxActivityDeps {
@@ -17,6 +19,8 @@ export interface SandboxActivityDeps {
   sandbox: WasmSandbox;
   binaries: BinaryStore;
   config: Pick<Config, 'SANDBOX_CACHE_DIR' | 'SANDBOX_FUEL' | 'SANDBOX_MEMORY_BYTES' | 'SANDBOX_OUTPUT_BYTES'>;
+  /** Where runs are counted (the sandbox worker's /metrics); tests that do not read them get a registry of their own. */
+  metrics?: SandboxMetrics;
 }
 
 const HEARTBEAT_MS = 2_000;
@@ -38,7 +42,7 @@ function reportText(bytes: Buffer) {
 // Runs on the sandbox task queue (workers/sandbox.ts). Infrastructure faults (S3, Postgres)
 // throw ordinary errors and are retried; anything the guest did is deterministic and fails
 // non-retryably after its task_results row is written.
-export function createSandboxActivities({ knex, sandbox, binaries, config }: SandboxActivityDeps) {
+export function createSandboxActivities({ knex, sandbox, binaries, config, metrics = sandboxMetrics(new Registry()) }: SandboxActivityDeps) {
   // execution:progress for the contract's owner, through the outbox so it keeps its place among
   // the contract's other events (a task without a contract is silent).
   const progress = async (trx: Knex.Transaction, req: ExecuteAgentRequest, data: Record<string, unknown>) => {
@@ -120,6 +124,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config }: San
   }
 
   async function refuseBinary(req: ExecuteAgentRequest, attempt: number, type: string, message: string): Promise<never> {
+    metrics.runs.inc({ outcome: 'error' });
     await record(req, attempt, {
       outcome: 'error',
       exitCode: null,
@@ -169,6 +174,10 @@ export function createSandboxActivities({ knex, sandbox, binaries, config }: San
           }
           throw err;
         }
+        // Counted when wasmtime answers, before the record: a run that happened is a run.
+        metrics.runs.inc({ outcome: result.outcome });
+        metrics.duration.observe({ outcome: result.outcome }, result.durationMs / 1000);
+        metrics.fuel.observe({ outcome: result.outcome }, result.fuelConsumed);
         const run: RunRecord = {
           outcome: result.outcome as TaskOutcome,
           exitCode: result.exitCode,

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import type Stripe from 'stripe';
 import type { Config } from '../lib/config';
+import { activityMetrics, type ActivityMetrics } from '../lib/metrics';
+import { Registry } from 'prom-client';
 import { createContractActivities } from './contracts';
 import { rejectingBadData } from './data-errors';
 import { createEscrowActivities } from './escrow';
@@ -24,14 +26,16 @@ export interface ActivityDeps {
     | 'SANDBOX_MIN_TIMEOUT_SECONDS'
     | 'SANDBOX_MAX_TIMEOUT_SECONDS'
   >;
+  /** Where contracts and escrow operations are counted (the worker's /metrics); tests that do not read them get a registry of their own. */
+  metrics?: ActivityMetrics;
 }
 
 // Everything the main worker registers (the sandbox worker has its own, see
 // execute-agent.ts). Workflows import only the *type* of this.
-export function createActivities({ knex, stripe, config }: ActivityDeps) {
+export function createActivities({ knex, stripe, config, metrics = activityMetrics(new Registry()) }: ActivityDeps) {
   return rejectingBadData({
-    ...createContractActivities({ knex }),
-    ...createEscrowActivities({ knex, stripe, config }),
+    ...createContractActivities({ knex, metrics: metrics.contracts }),
+    ...createEscrowActivities({ knex, stripe, config, metrics }),
     ...createMetricActivities({ knex }),
     ...createExecutionPlanActivities({ knex, config }),
     ...createTaskActivities({ knex }),

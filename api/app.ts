@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { corsMiddleware } from './cors';
 import type { ApiDeps } from './deps';
 import { errorMiddleware } from './errors';
+import { recordHttpMetrics } from './http-metrics';
 import { cleanInput, requireKnownMediaType } from './input-guards';
 import { securityHeaders } from './security-headers';
 import { a2aRouter } from './routes/a2a';
@@ -13,6 +14,7 @@ import { authRouter } from './routes/auth';
 import { contractsRouter } from './routes/contracts';
 import { healthRouter } from './routes/health';
 import { marketplaceRouter } from './routes/marketplace';
+import { metricsRouter } from './routes/metrics';
 import { meshRouter } from './routes/mesh';
 import { preferencesRouter } from './routes/preferences';
 import { tasksRouter } from './routes/tasks';
@@ -26,6 +28,7 @@ export function createApp(deps: ApiDeps): Koa {
   const app = new Koa({ proxy: deps.config.NODE_ENV === 'production' });
   const { log } = deps;
 
+  app.use(recordHttpMetrics(deps.metrics.http));
   app.use(async (ctx, next) => {
     const started = performance.now();
     ctx.state.requestId = ctx.get('X-Request-Id') || randomUUID();
@@ -56,6 +59,7 @@ export function createApp(deps: ApiDeps): Koa {
   }
   const health = healthRouter(deps);
   app.use(health.routes());
+  app.use(metricsRouter(deps).routes());
   app.use(api.routes());
   app.use(api.allowedMethods());
   return app;

@@ -5,6 +5,7 @@ import type { Config } from '../lib/config';
 import { createBinaryStore } from '../lib/binary-store';
 import { createEventPublisher } from '../lib/events';
 import { createLogger } from '../lib/logger';
+import { contractUpdateMetrics, createRegistry, databaseGauges, httpMetrics } from '../lib/metrics';
 import { createS3, ensureBucket } from '../lib/s3';
 import { createStripe } from '../lib/stripe';
 import { WasmSandbox } from '../sandbox';
@@ -25,6 +26,8 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
   const s3 = createS3(config);
   await ensureBucket(s3, config.S3_BUCKET);
   const sandbox = WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE });
+  const registry = createRegistry();
+  databaseGauges(registry, { knex, log, refreshMs: config.METRICS_DB_REFRESH_SECONDS * 1000 });
   return {
     config,
     knex,
@@ -38,6 +41,7 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
     binaries: createBinaryStore(s3, config.S3_BUCKET),
     stripe: createStripe(config),
     events: createEventPublisher(redis, config.EVENTS_RETENTION),
+    metrics: { registry, http: httpMetrics(registry), updates: contractUpdateMetrics(registry) },
     async close() {
       s3.destroy();
       await Promise.allSettled([knex.destroy(), redis.quit(), temporal.connection.close()]);

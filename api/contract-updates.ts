@@ -2,6 +2,7 @@ import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/clie
 import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import type { Context } from 'koa';
 import type { ApiDeps } from './deps';
+import { statusOf } from './errors';
 import { claimIdempotencyKey, optionalIdempotencyKey, requestHash } from './idempotency';
 import { generation, keyedUpdateId, type UpdateCaller } from './update-ids';
 
@@ -37,7 +38,7 @@ const MAX_GENERATIONS = 5;
  * a 503 (api/errors.ts) that the client retries with the same key to get the answer.
  */
 export async function executeContractUpdate<Ret, Args extends [any, ...any[]]>(
-  deps: Pick<ApiDeps, 'knex' | 'temporal' | 'config'>,
+  deps: Pick<ApiDeps, 'knex' | 'temporal' | 'config' | 'metrics'>,
   ctx: Context,
   handle: WorkflowHandle,
   def: UpdateDefinition<Ret, Args>,
@@ -54,13 +55,24 @@ export async function executeContractUpdate<Ret, Args extends [any, ...any[]]>(
     updateId = keyedUpdateId(req.caller, key, hash);
   }
   const deadline = Date.now() + deps.config.API_TEMPORAL_TIMEOUT_SECONDS * 1000;
-  return deps.temporal.withDeadline(deadline, async () => {
-    for (let n = 0; ; n++) {
-      try {
-        return await handle.executeUpdate(def, { args, updateId: generation(updateId, n) });
-      } catch (err) {
-        if (!refusedForNow(err) || n + 1 >= MAX_GENERATIONS) throw err;
+  // The latency a client sees from Temporal, fresh tries included (the update, not the request:
+  // the key's claim in Postgres is not in it).
+  const timer = deps.metrics.updates.duration.startTimer({ update: def.name });
+  try {
+    const answer = await deps.temporal.withDeadline(deadline, async () => {
+      for (let n = 0; ; n++) {
+        try {
+          return await handle.executeUpdate(def, { args, updateId: generation(updateId, n) });
+        } catch (err) {
+          if (!refusedForNow(err) || n + 1 >= MAX_GENERATIONS) throw err;
+        }
       }
-    }
-  });
+    });
+    timer({ result: 'accepted' });
+    return answer;
+  } catch (err) {
+    const status = statusOf(err);
+    timer({ result: status === 503 ? 'unavailable' : status < 500 ? 'rejected' : 'error' });
+    throw err;
+  }
 }

@@ -8,6 +8,8 @@ import type { Config } from '../lib/config';
 import type { EventPublisher } from '../lib/events';
 import type { WasmSandbox } from '../sandbox';
 import type { Logger } from '../lib/logger';
+import type { ContractUpdateMetrics, HttpMetrics } from '../lib/metrics';
+import type { Registry } from 'prom-client';
 import type { Auth } from './auth';
 import type { Tokens } from './credentials';
 
@@ -27,4 +29,6 @@ export interface ApiDeps {
   stripe: Stripe;
   /** Appends real-time events (A2A messages from the API; workers make their own). */
   events: EventPublisher;
+  /** This process's /metrics: its registry and what the routes record into it. */
+  metrics: { registry: Registry; http: HttpMetrics; updates: ContractUpdateMetrics };
 }

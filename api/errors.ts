@@ -113,6 +113,11 @@ function toHttpError(err: unknown): HttpError | null {
   return null;
 }
 
+/** The status errorMiddleware answers `err` with (500 for anything it does not know). */
+export function statusOf(err: unknown): number {
+  return toHttpError(err)?.status ?? 500;
+}
+
 export function errorMiddleware(log: Logger) {
   return async (ctx: Context, next: Next) => {
     try {

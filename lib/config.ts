@@ -124,6 +124,17 @@ const schema = z
     // Login/registration attempts per client address; public discovery reads per address.
     RATE_LIMIT_AUTH_PER_MINUTE: z.coerce.number().int().positive().default(30),
     RATE_LIMIT_PUBLIC_PER_MINUTE: z.coerce.number().int().positive().default(600),
+
+    // Operators' /metrics (README, Operating Hermes): with a token, a scrape sends it as a
+    // bearer token; without one, only clients on this machine are answered, and in production none.
+    METRICS_TOKEN: z.string().min(16).optional(),
+    // Where each worker serves its /metrics (with the Temporal SDK's figures); 0 turns a
+    // worker's metrics off. Two workers of a kind on one machine need a port each.
+    METRICS_HOST: z.string().default('127.0.0.1'),
+    WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9470),
+    SANDBOX_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9471),
+    // Gauges read from Postgres are refreshed at most this often, however many scrapers ask.
+    METRICS_DB_REFRESH_SECONDS: z.coerce.number().min(0).default(10),
   })
   .superRefine((c, ctx) => {
     if (c.NODE_ENV === 'production' && c.JWT_SECRET === DEV_JWT_SECRET) {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { EVENTS_STREAM, xaddArgs, type EventType } from '../lib/events';
 import type { Logger } from '../lib/logger';
+import type { RelayMetrics } from '../lib/metrics';
 import { OUTBOX_CHANNEL, OUTBOX_TABLE } from '../lib/outbox';
 
 // Moves committed outbox rows (lib/outbox.ts) to the Redis stream, in id order, and stamps them
@@ -28,6 +29,8 @@ export interface OutboxRelayOptions {
   batch?: number;
   /** Published rows are deleted this long after publication. */
   keepPublishedMs?: number;
+  /** Publications, their delay since commit, and whether this relay leads (the worker's /metrics). */
+  metrics?: RelayMetrics;
 }
 
 interface OutboxRow {
@@ -44,7 +47,7 @@ export interface OutboxRelay {
 }
 
 export function startOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
-  const { redis, retention, log } = o;
+  const { redis, retention, log, metrics } = o;
   const stream = o.stream ?? EVENTS_STREAM;
   const pollMs = o.pollMs ?? 1_000;
   const standbyMs = o.standbyMs ?? 1_000;
@@ -96,12 +99,15 @@ export function startOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
     }
   }
 
-  async function stamp(db: pg.Client, ids: string[], streamIds: string[]) {
-    await db.query(
+  /** Stamps rows published; returns each one's seconds from commit to publication, by the database's clock. */
+  async function stamp(db: pg.Client, ids: string[], streamIds: string[]): Promise<number[]> {
+    const { rows } = await db.query<{ delay: number }>(
       `UPDATE ${OUTBOX_TABLE} o SET published_at = now(), stream_id = v.stream_id
-         FROM unnest($1::bigint[], $2::text[]) AS v(id, stream_id) WHERE o.id = v.id`,
+         FROM unnest($1::bigint[], $2::text[]) AS v(id, stream_id) WHERE o.id = v.id
+       RETURNING extract(epoch from o.published_at - o.created_at)::float8 AS delay`,
       [ids, streamIds],
     );
+    return rows.map((r) => r.delay);
   }
 
   /** Publishes one batch; returns how many rows it moved. */
@@ -120,7 +126,9 @@ export function startOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
       return id as string;
     });
     if (streamIds.length !== rows.length) throw new Error('the stream transaction was discarded');
-    await stamp(db, rows.map((r) => r.id), streamIds);
+    const delays = await stamp(db, rows.map((r) => r.id), streamIds);
+    for (const d of delays) metrics?.delay.observe(Math.max(0, d));
+    metrics?.published.inc(rows.length);
     return rows.length;
   }
 
@@ -131,6 +139,7 @@ export function startOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
   async function lead(db: pg.Client) {
     await db.query(`LISTEN ${OUTBOX_CHANNEL}`);
     leading = true;
+    metrics?.leading.set(1);
     log.info('outbox relay leading');
     await adoptPublished(db);
     let prunedAt = 0;
@@ -167,6 +176,7 @@ export function startOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
       } finally {
         if (leading) log.info('outbox relay stopped leading');
         leading = false;
+        metrics?.leading.set(0);
         // Closing the session releases the lock for a standby.
         await db.end().catch(() => undefined);
       }

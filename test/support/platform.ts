@@ -7,6 +7,8 @@ import { createApp } from '../../api/app';
 import { createApiDeps } from '../../api/bootstrap';
 import { attachRealtime } from '../../api/realtime';
 import { loadConfig, type Config } from '../../lib/config';
+import { activityMetrics, outboxBacklogGauges, relayMetrics, sandboxMetrics } from '../../lib/metrics';
+import { Registry } from 'prom-client';
 import { createStripe } from '../../lib/stripe';
 import { WasmSandbox } from '../../sandbox';
 import { createSandboxActivities } from '../../activities/execute-agent';
@@ -35,10 +37,14 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
   });
   const deps = await createApiDeps(config);
   const instance = await startApiInstance(deps);
+  // What the worker processes would serve on their /metrics (the API's is deps.metrics).
+  const registries = { worker: new Registry(), sandbox: new Registry() };
+  const workerMetrics = activityMetrics(registries.worker);
+  outboxBacklogGauges(registries.worker, { knex: deps.knex, log: deps.log });
   const mainWorker = () =>
     createMainWorker({
       config,
-      activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config }),
+      activities: createActivities({ knex: deps.knex, stripe: createStripe(config), config, metrics: workerMetrics }),
     });
   let worker = await mainWorker();
   const sandboxWorker = await createSandboxWorker({
@@ -50,19 +56,21 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
       sandbox: WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE }),
       binaries: deps.binaries,
       config,
+      metrics: sandboxMetrics(registries.sandbox),
     }),
   });
   let workerRun = worker.run();
   const sandboxRun = sandboxWorker.run();
   // As in the main worker process. Test files share the database, so one relay leads and the
   // others stand by, taking over quickly when its file ends.
-  const relay = startOutboxRelay({ databaseUrl: config.DATABASE_URL, redis: deps.redis, retention: config.EVENTS_RETENTION, log: deps.log, standbyMs: 200 });
+  const relay = startOutboxRelay({ databaseUrl: config.DATABASE_URL, redis: deps.redis, retention: config.EVENTS_RETENTION, log: deps.log, standbyMs: 200, metrics: relayMetrics(registries.worker) });
   const base = instance.base;
   return {
     config,
     deps,
     base,
     instance,
+    registries,
     api: apiClient(base),
     /** Stops the main worker, as a crash would: its contracts' work waits in Temporal. */
     async stopWorker() {
