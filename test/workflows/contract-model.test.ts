@@ -13,7 +13,7 @@ import { placeOpeningBids, scenario } from '../support/contract-model/scenario';
 // after every answer and once time has run until the contract closed the properties in
 // test/support/contract-model/properties.ts. A failure prints the shrunk moves as the
 // counterexample and, in its error, what each step was answered.
-const RUNS = Number(process.env.CONTRACT_MODEL_RUNS ?? 200);
+const RUNS = Number(process.env.CONTRACT_MODEL_RUNS ?? 300);
 
 const harness = new ModelHarness();
 beforeAll(() => harness.start());
