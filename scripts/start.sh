@@ -80,6 +80,8 @@ start_temporal "$STATE_DIR/temporal" "${HERMES_TEMPORAL_PORT:-7233}" "${HERMES_T
 
 cd "$HERMES_ROOT"
 export API_PORT="${API_PORT:-3000}" API_HOST="${API_HOST:-127.0.0.1}"
+# Each worker's /metrics (lib/config.ts has the same defaults; here for the banner).
+export METRICS_HOST="${METRICS_HOST:-127.0.0.1}" WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-9470}" SANDBOX_METRICS_PORT="${SANDBOX_METRICS_PORT:-9471}"
 # The worker starts from a bundle of today's workflow code, as a deployed one does.
 export WORKFLOW_BUNDLE_PATH="$STATE_DIR/workflows.js"
 npx tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_PATH"
@@ -101,6 +103,9 @@ cat <<BANNER
     stripe-mock   $STRIPE_API_URL
     S3            $S3_ENDPOINT   (SeaweedFS, bucket ${S3_BUCKET:-hermes-agents})
     Agents (WASM) $EXAMPLE_AGENTS_DIR   (examples/agents/build)
+    Metrics       http://$API_HOST:$API_PORT/metrics   (API; Prometheus text, see "Operating Hermes")
+                  http://$METRICS_HOST:$WORKER_METRICS_PORT/metrics   (main worker + Temporal SDK)
+                  http://$METRICS_HOST:$SANDBOX_METRICS_PORT/metrics   (sandbox worker + Temporal SDK)
     Logs          $STATE_DIR/logs/{api,worker,sandbox}.log   State: $STATE_DIR
 
   Ctrl-C stops everything.
