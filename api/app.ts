@@ -11,6 +11,7 @@ import { securityHeaders } from './security-headers';
 import { a2aRouter } from './routes/a2a';
 import { agentsRouter } from './routes/agents';
 import { authRouter } from './routes/auth';
+import { docsRouter } from './routes/docs';
 import { contractsRouter } from './routes/contracts';
 import { healthRouter } from './routes/health';
 import { marketplaceRouter } from './routes/marketplace';
@@ -53,7 +54,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(cleanInput({ rawBodyPrefixes: [RAW_BODY_PREFIX] }));
 
   const api = new Router({ prefix: '/api/v1' });
-  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, a2aRouter, webhooksRouter]) {
+  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, a2aRouter, webhooksRouter, docsRouter]) {
     const r = router(deps);
     api.use(r.routes(), r.allowedMethods());
   }

@@ -7,5 +7,10 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown): z.infer<S
 }
 
 export const uuid = z.uuid();
+// RFC 5321 allows at most 64 characters before the @, as JSON Schema's `email` format does.
+export const email = z
+  .email()
+  .max(254)
+  .refine((e) => e.lastIndexOf('@') <= 64, 'at most 64 characters before the @');
 export const cents = z.number().int().min(0).max(100_000_000_000);
 export const capabilities = z.array(z.string().trim().toLowerCase().min(1).max(64)).max(50);

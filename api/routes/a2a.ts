@@ -11,16 +11,16 @@ import { afterCursor, pageOf } from '../pagination';
 import { agentInvolvedIn, referenceNotFound } from '../references';
 import { parse, uuid } from '../validate';
 
-const startConversation = z.strictObject({
+export const startConversation = z.strictObject({
   agent_id: uuid,
   contract_id: uuid.optional(),
   subject: z.string().trim().max(200).optional(),
 });
-const sendMessage = z.strictObject({
+export const sendMessage = z.strictObject({
   type: z.enum(MESSAGE_TYPES).default('text'),
   body: z.unknown().refine((v) => v !== undefined && JSON.stringify(v).length <= 64 * 1024, 'required, at most 64 KiB of JSON'),
 });
-const pageQuery = z.object({
+export const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(50),
   cursor: z.string().max(200).optional(),
 });

@@ -27,7 +27,7 @@ const agentFields = {
   price_cents: cents,
 };
 
-const createAgent = z.strictObject({
+export const createAgent = z.strictObject({
   ...agentFields,
   description: agentFields.description.default(''),
   version: agentFields.version.default('1.0.0'),
@@ -49,23 +49,25 @@ const capabilityList = z.preprocess((v) => {
   return text === '' ? [] : text.split(',');
 }, capabilities);
 
-const uploadFields = z.strictObject({
+export const uploadFields = z.strictObject({
   agent_id: uuid.optional(),
   name: agentFields.name.optional(),
   description: agentFields.description.optional(),
   version: agentFields.version.optional(),
   capabilities: capabilityList.optional(),
   price_cents: z.coerce.number().pipe(cents).optional(),
-});
+})
+  // A new agent needs a name; a new version names its agent (checked in the route, said here).
+  .meta({ anyOf: [{ required: ['agent_id'] }, { required: ['name'] }] });
 
-const listAgents = z.object({
+export const listAgents = z.object({
   status: z.enum(AGENT_STATUSES).optional(),
   capability: z.string().trim().toLowerCase().min(1).max(64).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(200).optional(),
 });
 
-const searchAgents = z.object({
+export const searchAgents = z.object({
   q: z.string().trim().min(1).max(200),
   status: z.enum(AGENT_STATUSES).default('active'),
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -248,6 +250,10 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries, re
   });
 
   r.get('/:id', auth.limitPublicReads, async (ctx) => {
+    // The pattern matches /agents/upload too, which only takes a POST.
+    if (ctx.params.id === 'upload') {
+      throw new HttpError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; see the Allow header`, undefined, { Allow: 'POST' });
+    }
     const agent = await models.Agent.query().findById(parse(uuid, ctx.params.id)).whereNull('deleted_at');
     if (!agent) throw notFound('agent');
     ctx.body = agentJson(agent, (await online([agent.id])).has(agent.id));

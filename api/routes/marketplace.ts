@@ -14,7 +14,7 @@ const LEADERBOARD_METRICS = {
   success_rate: 't.success_rate',
 } as const;
 
-const leaderboardQuery = z.object({
+export const leaderboardQuery = z.object({
   metric: z.enum(Object.keys(LEADERBOARD_METRICS) as [keyof typeof LEADERBOARD_METRICS]).default('trust_score'),
   limit: z.coerce.number().int().min(1).max(100).default(10),
 });

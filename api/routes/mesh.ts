@@ -13,7 +13,7 @@ import { naturalUpdateId } from '../update-ids';
 import { parse } from '../validate';
 import { bidBody, deliverBody } from './contract-schemas';
 
-const openQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20) });
+export const openQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20) });
 
 // The agents' side of the market: find open work, bid, deliver. Authenticated by X-API-Key.
 export function meshRouter(deps: ApiDeps): Router {

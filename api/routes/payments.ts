@@ -14,7 +14,7 @@ import { requestHash } from '../../lib/request-hash';
 // Stripe documents that the object ids it generates never exceed 255 characters.
 const STRIPE_ID_MAX = 255;
 
-const addMethod = z.strictObject({
+export const addMethod = z.strictObject({
   payment_method: z.string().trim().max(STRIPE_ID_MAX).regex(/^pm_[A-Za-z0-9_]+$/, 'a Stripe PaymentMethod id (pm_…)'),
   make_default: z.boolean().default(true),
 });
@@ -27,7 +27,7 @@ const isTestShortcut = (id: string) => id.startsWith('pm_card_');
 // The same 404 for a PaymentMethod that does not exist and one that is someone else's.
 const methodNotFound = () => new HttpError('NOT_FOUND', 'payment method not found', [{ field: 'payment_method' }]);
 
-const historyQuery = z.object({
+export const historyQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(50),
   cursor: z.string().max(200).optional(),
 });

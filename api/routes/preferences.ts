@@ -8,7 +8,7 @@ import type { ApiDeps } from '../deps';
 import { parse } from '../validate';
 import { filtersSchema, weightsSchema } from './contract-schemas';
 
-const putPreferences = z.strictObject({ weights: weightsSchema, default_filters: filtersSchema.default({}) });
+export const putPreferences = z.strictObject({ weights: weightsSchema, default_filters: filtersSchema.default({}) });
 
 export interface Preferences {
   weights: Weights;

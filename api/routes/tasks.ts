@@ -12,7 +12,7 @@ import { referenceNotFound } from '../references';
 import { taskJson, taskResultJson } from '../serializers';
 import { parse, uuid } from '../validate';
 
-const createTask = z.strictObject({
+export const createTask = z.strictObject({
   agent_id: uuid,
   input: z.unknown().refine((v) => v !== undefined, 'required'),
   // The run's deadline is clamped to SANDBOX_MAX_TIMEOUT_SECONDS; this bound keeps the column's integer.

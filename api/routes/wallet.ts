@@ -10,9 +10,9 @@ import { REPLAYED_HEADER, assertSameRequest, idempotentCreate, requestHash } fro
 import { afterCursor, pageOf } from '../pagination';
 import { cents, parse, uuid } from '../validate';
 
-const withdrawBody = z.strictObject({ amount_cents: cents.refine((v) => v > 0, 'must be positive') });
-const idempotencyKey = z.string().trim().min(8).max(200);
-const listQuery = z.object({
+export const withdrawBody = z.strictObject({ amount_cents: cents.min(1, 'must be positive') });
+export const idempotencyKey = z.string().trim().min(8).max(200);
+export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(50),
   cursor: z.string().max(200).optional(),
 });
