@@ -84,47 +84,90 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
     return Boolean(await knex('contracts').where({ id: contractId, user_id: userId }).whereNull('deleted_at').first('id'));
   }
 
-  io.on('connection', async (socket: Socket) => {
-    const identity = socket.data.identity as Identity;
-    if (identity.kind === 'agent') {
-      socket.join([rooms.agent(identity.agentId), rooms.allAgents, ...identity.capabilities.map(rooms.capability)]);
-      await heartbeat(identity.agentId);
-      socket.on('presence:heartbeat', async (_: unknown, ack?: (r: unknown) => void) => {
-        await heartbeat(identity.agentId);
-        ack?.({ ok: true, ttl_seconds: config.PRESENCE_TTL_SECONDS });
+  // Socket.IO does not await its handlers: a handler that fails (Redis or Postgres gone for a
+  // moment, or closing at shutdown) must not become an unhandled rejection that kills the process.
+  const guarded =
+    <A extends unknown[]>(what: string, handler: (...args: A) => Promise<void>, ack?: (args: A) => ((r: unknown) => void) | undefined) =>
+    (...args: A) => {
+      handler(...args).catch((err) => {
+        log.warn({ err }, `${what} failed`);
+        ack?.(args)?.({ error: { code: 'UNAVAILABLE', message: `${what} failed for a moment; try again` } });
       });
-      socket.on('disconnect', async () => {
-        // Offline at once when its last connection (on any instance) goes.
-        const left = await io.in(rooms.agent(identity.agentId)).fetchSockets().catch(() => [1]);
-        if (left.length === 0) await deps.redis.del(presenceKey(identity.agentId)).catch(() => undefined);
-      });
-    } else {
-      socket.join(rooms.user(identity.userId));
-    }
+    };
+  const lastAck = <A extends unknown[]>(args: A) => {
+    const last = args[args.length - 1];
+    return typeof last === 'function' ? (last as (r: unknown) => void) : undefined;
+  };
 
-    // A user follows one of their own contracts; anyone else's is refused.
-    socket.on('subscribe', async (req: { contract_id?: string }, ack?: (r: unknown) => void) => {
-      const contractId = String(req?.contract_id ?? '');
-      if (identity.kind !== 'user' || !(await ownsContract(identity.userId, contractId))) {
-        ack?.({ error: { code: 'NOT_FOUND', message: 'contract not found' } });
-        return;
+  io.on(
+    'connection',
+    guarded('socket connection', async (socket: Socket) => {
+      const identity = socket.data.identity as Identity;
+      if (identity.kind === 'agent') {
+        socket.join([rooms.agent(identity.agentId), rooms.allAgents, ...identity.capabilities.map(rooms.capability)]);
+        socket.on(
+          'presence:heartbeat',
+          guarded(
+            'presence heartbeat',
+            async (_: unknown, ack?: (r: unknown) => void) => {
+              await heartbeat(identity.agentId);
+              ack?.({ ok: true, ttl_seconds: config.PRESENCE_TTL_SECONDS });
+            },
+            lastAck,
+          ),
+        );
+        socket.on(
+          'disconnect',
+          guarded('presence on disconnect', async () => {
+            // Offline at once when its last connection (on any instance) goes.
+            const left = await io.in(rooms.agent(identity.agentId)).fetchSockets().catch(() => [1]);
+            if (left.length === 0) await deps.redis.del(presenceKey(identity.agentId));
+          }),
+        );
+        // Presence missed now is set by the next heartbeat; the catch-up below matters more.
+        await heartbeat(identity.agentId).catch((err) => log.warn({ err, agent_id: identity.agentId }, 'presence not set at connect'));
+      } else {
+        socket.join(rooms.user(identity.userId));
       }
-      socket.join(rooms.contract(contractId));
-      ack?.({ ok: true, contract_id: contractId });
-      await replayContract(socket, contractId).catch((err) => log.warn({ err, contract_id: contractId }, 'contract history not replayed'));
-    });
-    socket.on('unsubscribe', (req: { contract_id?: string }, ack?: (r: unknown) => void) => {
-      socket.leave(rooms.contract(String(req?.contract_id ?? '')));
-      ack?.({ ok: true });
-    });
 
-    const { lastEventId, contracts } = socket.handshake.auth as { lastEventId?: string; contracts?: string[] };
-    if (identity.kind === 'user' && Array.isArray(contracts)) {
-      for (const c of contracts.slice(0, 100)) if (await ownsContract(identity.userId, String(c))) socket.join(rooms.contract(String(c)));
-    }
-    if (lastEventId) await replay(socket, String(lastEventId));
-    socket.emit('ready', { rooms: [...socket.rooms].filter((r) => r !== socket.id) });
-  });
+      // A user follows one of their own contracts; anyone else's is refused.
+      socket.on(
+        'subscribe',
+        guarded(
+          'subscribe',
+          async (req: { contract_id?: string }, ack?: (r: unknown) => void) => {
+            const contractId = String(req?.contract_id ?? '');
+            if (identity.kind !== 'user' || !(await ownsContract(identity.userId, contractId))) {
+              ack?.({ error: { code: 'NOT_FOUND', message: 'contract not found' } });
+              return;
+            }
+            socket.join(rooms.contract(contractId));
+            ack?.({ ok: true, contract_id: contractId });
+            await replayContract(socket, contractId).catch((err) => log.warn({ err, contract_id: contractId }, 'contract history not replayed'));
+          },
+          lastAck,
+        ),
+      );
+      socket.on('unsubscribe', (req: { contract_id?: string }, ack?: (r: unknown) => void) => {
+        socket.leave(rooms.contract(String(req?.contract_id ?? '')));
+        ack?.({ ok: true });
+      });
+
+      try {
+        const { lastEventId, contracts } = socket.handshake.auth as { lastEventId?: string; contracts?: string[] };
+        if (identity.kind === 'user' && Array.isArray(contracts)) {
+          for (const c of contracts.slice(0, 100)) if (await ownsContract(identity.userId, String(c))) socket.join(rooms.contract(String(c)));
+        }
+        if (lastEventId) await replay(socket, String(lastEventId));
+      } catch (err) {
+        // Without its rooms or its catch-up the socket would miss events silently: close it, and
+        // the client reconnects and resumes from its last event id.
+        socket.disconnect(true);
+        throw err;
+      }
+      socket.emit('ready', { rooms: [...socket.rooms].filter((r) => r !== socket.id) });
+    }),
+  );
 
   // A new subscription first gets what was already published about the contract (the outbox
   // keeps published rows for an hour), so subscribing right after POST /contracts answered

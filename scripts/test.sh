@@ -6,6 +6,7 @@ source "$HERMES_ROOT/scripts/services.sh"
 started=$SECONDS
 
 ensure_all
+ensure_schemathesis
 log "tools ready in $((SECONDS - started))s"
 
 RUN_DIR="$(mktemp -d /tmp/hermes-test.XXXXXX)"; chmod 755 "$RUN_DIR"
