@@ -2,7 +2,7 @@
 // against a running platform (`npm start`), and a demo user posting a contract every few
 // seconds, so contracts can be watched flowing live in the Temporal UI. Ctrl-C stops it.
 import { randomUUID } from 'node:crypto';
-import { HermesAgent } from '../sdk/agent';
+import { HermesAgent } from '../sdk/src';
 
 const base = process.env.HERMES_API_URL ?? 'http://127.0.0.1:3000';
 const everyMs = Number(process.env.DEMO_EVERY_SECONDS ?? 8) * 1000;

@@ -1,6 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
 import { compareEventIds } from '../../lib/events';
-import { HermesAgent } from '../../sdk/agent';
+import { HermesAgent } from '../../sdk/src';
 import { apiBase } from './settings';
 
 // What the run's clients heard over Socket.IO. Agents listen with the SDK (which reconnects and

@@ -1,6 +1,6 @@
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HermesAgent } from '../../sdk/agent';
+import { HermesAgent } from '../../sdk/src';
 import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startApiInstance, startPlatform, waitForContract, type Platform } from '../support/platform';
 
@@ -242,12 +242,17 @@ describe('the agent SDK', () => {
     const capability = `resume-${Date.now()}`;
     const agent = await registerAgent(api, owner.token, { capabilities: [capability] });
     const offers: string[] = [];
-    const sdk = new HermesAgent({ baseUrl: platform.base, apiKey: agent.apiKey, reconnectDelayMs: 300 });
+    // Slow to come back (0.5–1.5 s), so the second contract is most likely posted while it is away.
+    const sdk = new HermesAgent({ baseUrl: platform.base, apiKey: agent.apiKey, reconnectDelayMs: 1_000 });
     sdk.on('contract:new', (c) => void (c.required_capabilities.includes(capability) && offers.push(c.contract_id)));
     await sdk.connect();
     const first = await postContract(api, user.token, { required_capabilities: [capability] });
     await eventually(() => offers.length >= 1, { message: 'the first offer' });
-    sdk.simulateDrop();
+    // A real drop: the server closes the agent's connection under it (not a disconnect, which
+    // the client would take as final); the SDK reconnects and resumes after its last event.
+    for (const socket of platform.instance.realtime.io.of('/').sockets.values()) {
+      if (socket.data.identity?.agentId === agent.id) socket.conn.close();
+    }
     const missed = await postContract(api, user.token, { required_capabilities: [capability] });
     await eventually(() => offers.length >= 2, { message: 'the offer missed while dropped' });
     expect(offers).toEqual([first, missed]);

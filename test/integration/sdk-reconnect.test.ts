@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
 import { attachRealtime } from '../../api/realtime';
-import { HermesAgent } from '../../sdk/agent';
+import { HermesAgent } from '../../sdk/src';
 import { postContract, registerAgent, registerUser, startPlatform, type Platform } from '../support/platform';
 
 // The SDK keeps reconnecting while the API is down: a reconnect refused during a restart
