@@ -30,13 +30,13 @@ export function assertSameRequest(storedHash: string, hash: string): void {
 }
 
 // Printable ASCII, as HTTP header values reliably carry it; a UUID is the usual choice.
-const KEY = /^[\x20-\x7e]{1,255}$/;
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 
 /** The request's Idempotency-Key header, if it sent one; a malformed one is a 400. */
 export function optionalIdempotencyKey(ctx: Context): string | undefined {
   const key = ctx.headers['idempotency-key'];
   if (key === undefined) return undefined;
-  if (typeof key !== 'string' || !KEY.test(key)) {
+  if (typeof key !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(key)) {
     throw new HttpError('VALIDATION_ERROR', 'Idempotency-Key: 1 to 255 printable ASCII characters, e.g. a UUID', [{ field: 'Idempotency-Key' }]);
   }
   return key;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IDEMPOTENCY_KEY_PATTERN } from './idempotency';
 import * as res from './response-schemas';
 import { startConversation, sendMessage, pageQuery } from './routes/a2a';
 import { createAgent, listAgents, searchAgents, uploadFields } from './routes/agents';
@@ -310,7 +311,7 @@ function parametersOf(op: Operation, schemas: SchemaSet): Json[] {
       in: 'header',
       required: op.idempotency === 'required',
       description: 'a new unique key (a UUID) per request, the same on every retry: a retry gets the first answer; the same key with another request is 422',
-      schema: op.idempotency === 'required' ? schemas.convert(withdrawalKey, 'input') : { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7e]+$' },
+      schema: schemas.convert(op.idempotency === 'required' ? withdrawalKey : z.string().regex(IDEMPOTENCY_KEY_PATTERN), 'input'),
     });
   }
   for (const [name, h] of Object.entries(op.headers ?? {})) params.push({ name, in: 'header', required: true, description: h.description, schema: h.schema });
