@@ -13,7 +13,7 @@ export function createWithdrawalActivities({ knex, stripe }: { knex: Knex; strip
       const w = await knex('withdrawals').where({ id: withdrawalId }).first();
       if (!w) throw ApplicationFailure.nonRetryable(`no withdrawal ${withdrawalId}`, 'WITHDRAWAL_NOT_FOUND');
       if (w.status !== 'pending') return w.status;
-      const parts = await knex('withdrawal_transfers').where({ withdrawal_id: withdrawalId }).orderBy('created_at');
+      const parts = await knex('withdrawal_transfers').where({ withdrawal_id: withdrawalId }).orderBy('position');
       const refusals: string[] = [];
       for (const part of parts.filter((p) => !p.stripe_transfer_id && !p.reversed_at)) {
         try {

@@ -77,7 +77,13 @@ export async function reserveWithdrawal(
       })
       .returning('id');
     await trx('withdrawal_transfers').insert(
-      parts.map((p) => ({ withdrawal_id: withdrawal.id, contract_id: p.contractId, amount_cents: p.amountCents, transfer_group: `contract-${p.contractId}` })),
+      parts.map((p, position) => ({
+        withdrawal_id: withdrawal.id,
+        contract_id: p.contractId,
+        amount_cents: p.amountCents,
+        transfer_group: `contract-${p.contractId}`,
+        position,
+      })),
     );
     await postLedger(trx, {
       idempotencyKey: `withdrawal/${withdrawal.id}`,

@@ -92,11 +92,14 @@ export async function up(knex: Knex): Promise<void> {
     t.uuid('contract_id').notNullable().references('contracts.id');
     t.bigInteger('amount_cents').notNullable();
     t.text('transfer_group').notNullable();
+    // Its place in the withdrawal (oldest earnings first): the rows share one created_at.
+    t.smallint('position').notNullable();
     t.text('stripe_transfer_id');
     // Stripe refused the transfer: its amount went back to the wallet.
     t.timestamp('reversed_at', { useTz: true });
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.unique(['withdrawal_id', 'contract_id']);
+    t.unique(['withdrawal_id', 'position']);
     t.index(['contract_id']);
     t.check('amount_cents > 0', [], 'withdrawal_transfers_positive');
   });

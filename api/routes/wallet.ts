@@ -149,7 +149,7 @@ export function walletRouter({ knex, stripe, temporal, auth, config }: ApiDeps):
 
   async function withdrawalJson(id: string) {
     const w = await knex('withdrawals').where({ id }).first();
-    const transfers = await knex('withdrawal_transfers').where({ withdrawal_id: id }).orderBy('created_at');
+    const transfers = await knex('withdrawal_transfers').where({ withdrawal_id: id }).orderBy('position');
     return {
       id: w.id,
       amount_cents: Number(w.amount_cents),
