@@ -13,4 +13,10 @@ export const email = z
   .max(254)
   .refine((e) => e.lastIndexOf('@') <= 64, 'at most 64 characters before the @');
 export const cents = z.number().int().min(0).max(100_000_000_000);
-export const capabilities = z.array(z.string().trim().toLowerCase().min(1).max(64)).max(50);
+// Text that must say something is trimmed, then at least one character long. JSON Schema's
+// minLength cannot say that "\v" is blank; this pattern (a character trim() keeps) says it in
+// the OpenAPI document, so a client generating valid input does not send blanks.
+export const NOT_BLANK = /[^\s\uFEFF]/;
+const notBlank = 'must not be blank';
+
+export const capabilities = z.array(z.string().trim().toLowerCase().min(1).max(64).regex(NOT_BLANK, notBlank)).max(50);

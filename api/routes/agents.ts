@@ -17,12 +17,12 @@ import { assertCleanInput } from '../input-guards';
 import { afterCursor, pageOf } from '../pagination';
 import { naming } from '../references';
 import { agentBinaryJson, agentJson } from '../serializers';
-import { capabilities, cents, parse, uuid } from '../validate';
+import { capabilities, cents, NOT_BLANK, parse, uuid } from '../validate';
 
 const agentFields = {
-  name: z.string().trim().min(1).max(100),
+  name: z.string().trim().min(1).max(100).regex(NOT_BLANK, 'must not be blank'),
   description: z.string().max(5000),
-  version: z.string().trim().min(1).max(32),
+  version: z.string().trim().min(1).max(32).regex(NOT_BLANK, 'must not be blank'),
   capabilities,
   price_cents: cents,
 };
@@ -62,13 +62,13 @@ export const uploadFields = z.strictObject({
 
 export const listAgents = z.object({
   status: z.enum(AGENT_STATUSES).optional(),
-  capability: z.string().trim().toLowerCase().min(1).max(64).optional(),
+  capability: z.string().trim().toLowerCase().min(1).max(64).regex(NOT_BLANK, 'must not be blank').optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(200).optional(),
 });
 
 export const searchAgents = z.object({
-  q: z.string().trim().min(1).max(200),
+  q: z.string().trim().min(1).max(200).regex(NOT_BLANK, 'must not be blank'),
   status: z.enum(AGENT_STATUSES).default('active'),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   offset: z.coerce.number().int().min(0).max(10_000).default(0),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AWARD_MODES, CONTRACT_STATUSES } from '../../domain/statuses';
 import { BPS } from '../../domain/weights';
-import { capabilities, cents, uuid } from '../validate';
+import { capabilities, cents, NOT_BLANK, uuid } from '../validate';
 
 const DAY = 86_400;
 
@@ -19,7 +19,7 @@ export const weightsSchema = z
   .refine((w) => w.price + w.performance + w.speed + w.reputation === BPS, `weights are basis points and must sum to ${BPS}`);
 
 export const createContract = z.strictObject({
-  intent: z.string().trim().min(1).max(10_000),
+  intent: z.string().trim().min(1).max(10_000).regex(NOT_BLANK, 'must not be blank'),
   context: z.record(z.string(), z.unknown()).default({}),
   required_capabilities: capabilities.default([]),
   reward_cents: cents,
@@ -43,7 +43,7 @@ export const listContracts = z.strictObject({
 
 export const awardBody = z.strictObject({ bid_id: uuid });
 export const acceptBody = z.strictObject({ rating: z.number().int().min(1).max(5), comment: z.string().max(2000).optional() });
-export const rejectBody = z.strictObject({ reason: z.string().trim().min(1).max(2000) });
+export const rejectBody = z.strictObject({ reason: z.string().trim().min(1).max(2000).regex(NOT_BLANK, 'must not be blank') });
 export const cancelBody = z.strictObject({ reason: z.string().trim().max(2000).optional() });
 
 export const bidBody = z.strictObject({

@@ -51,8 +51,9 @@ it(
       const env = {
         ...process.env,
         SCHEMATHESIS_HOOKS: HOOKS,
-        // For the hooks: sign webhook events as Stripe does.
+        // For the hooks: sign webhook events as Stripe does; know which agent is calling.
         HERMES_STRIPE_WEBHOOK_SECRET: platform.config.STRIPE_WEBHOOK_SECRET,
+        HERMES_AGENT_ID: agent.id,
       };
       const child = spawn(SCHEMATHESIS, args, { cwd: reports, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
