@@ -49,8 +49,8 @@ export interface Req {
 
 export type AttemptCheck = (run: ContractRun, req: Req, attempt: Attempt) => Promise<void>;
 
-const SKIPS = { bidding: 'biddingDeadline', award: 'awardDeadline', delivery: 'deliveryDeadline', review: 'reviewDeadline' } as const;
-export type SkipTarget = keyof typeof SKIPS | 'hours';
+const DEADLINES = { bidding: 'biddingDeadline', award: 'awardDeadline', delivery: 'deliveryDeadline', review: 'reviewDeadline' } as const;
+export type TimeTarget = keyof typeof DEADLINES | 'hours';
 
 /**
  * One contract driven by the model test, from the clients' side: its workflow on the harness's
@@ -271,14 +271,14 @@ export class ContractRun {
     await this.settle();
   }
 
-  async skip(target: SkipTarget): Promise<void> {
+  async passTime(target: TimeTarget): Promise<void> {
     // The test server does not move its clock while an activity runs: nothing may be held.
     const skipped = await this.unheld(async () => {
       await this.settle();
       const now = await this.harness.env.currentTimeMs();
       let ms = 3 * 3600_000;
       if (target !== 'hours') {
-        const deadline = (await this.state())[SKIPS[target]];
+        const deadline = (await this.state())[DEADLINES[target]];
         if (!deadline || Date.parse(deadline) <= now) return false;
         ms = Date.parse(deadline) - now + 1000;
       }

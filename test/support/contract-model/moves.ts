@@ -1,5 +1,5 @@
 import type { PaymentSignal } from '../../../domain/contract-types';
-import type { ContractRun, SkipTarget } from './contract-run';
+import type { ContractRun, TimeTarget } from './contract-run';
 import { Step, type Cmd, type Model } from './model';
 import type { Request } from './requests';
 
@@ -142,9 +142,9 @@ export class Webhook extends Step {
   }
 }
 
-export class Skip extends Step {
+export class PassTime extends Step {
   constructor(
-    readonly target: SkipTarget,
+    readonly target: TimeTarget,
     readonly anytime: boolean,
   ) {
     super();
@@ -168,7 +168,7 @@ export class Skip extends Step {
     }
   }
   protected act(run: ContractRun): Promise<void> {
-    return run.skip(this.target);
+    return run.passTime(this.target);
   }
   toString() {
     return this.target === 'hours' ? 'skip(3 hours)' : `skip(past the ${this.target} deadline)`;

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import type { PaymentSignal } from '../../../domain/contract-types';
-import type { ContractRun, SkipTarget } from './contract-run';
+import type { ContractRun, TimeTarget } from './contract-run';
 import type { Cmd, Model } from './model';
-import { Lag, Outage, Race, Restart, Retry, SandboxEnds, Skip, Then, Webhook } from './moves';
+import { Lag, Outage, Race, Restart, Retry, SandboxEnds, PassTime, Then, Webhook } from './moves';
 import { Accept, Award, Bid, Cancel, Close, Deliver, Reject, type Agent, type Flaw } from './requests';
 import { mostly, runConfig, type RunConfig } from './run-config';
 
@@ -42,10 +42,10 @@ const lag = fc
     { weight: 2, arbitrary: fc.constantFrom('holdEscrow', 'captureEscrow', 'recordAward') },
   )
   .map((a) => new Lag(a));
-const skip = (hoursWeight: number) =>
+const passTime = (hoursWeight: number) =>
   fc
-    .tuple(fc.oneof(fc.constantFrom<SkipTarget>('bidding', 'award', 'delivery', 'review'), { weight: hoursWeight, arbitrary: fc.constant<SkipTarget>('hours') }), anytime)
-    .map(([t, any]) => new Skip(t, any));
+    .tuple(fc.oneof(fc.constantFrom<TimeTarget>('bidding', 'award', 'delivery', 'review'), { weight: hoursWeight, arbitrary: fc.constant<TimeTarget>('hours') }), anytime)
+    .map(([t, any]) => new PassTime(t, any));
 
 const race = (move: fc.Arbitrary<Cmd>, activities: string[], next: fc.Arbitrary<Cmd>) =>
   fc.tuple(move, fc.constantFrom(...activities), next).map(([m, a, n]): Cmd => new Race(m, a, n));
@@ -68,7 +68,7 @@ function commandFor(config: RunConfig): fc.Arbitrary<Cmd> {
     weighted(2, rejectBy),
     weighted(2, cancelBy),
     weighted(config.payment === 'requires_action' || config.earlyCapture ? 4 : 1, webhook),
-    weighted(3, skip(config.earlyCapture ? 3 : 1)),
+    weighted(3, passTime(config.earlyCapture ? 3 : 1)),
     weighted(2, retry),
     weighted(4, lag),
   ];
@@ -89,7 +89,7 @@ function commandFor(config: RunConfig): fc.Arbitrary<Cmd> {
   }
   if (config.earlyCapture) {
     const backAtStripe = fc.constantFrom<PaymentSignal['kind']>('refunded', 'disputed').map((k) => new Webhook(k));
-    moves.push(weighted(4, fc.tuple(fc.constant(new Skip('hours', false)), backAtStripe).map(([a, b]): Cmd => new Then(a, b))));
+    moves.push(weighted(4, fc.tuple(fc.constant(new PassTime('hours', false)), backAtStripe).map(([a, b]): Cmd => new Then(a, b))));
   }
   if (config.restartable) moves.push(weighted(1, fc.constant(new Restart())), weighted(1, outage));
   return fc.oneof(...moves);
