@@ -9,19 +9,19 @@ import { HttpError, notFound } from '../errors';
 import { idempotentCreate } from '../idempotency';
 import { afterCursor, pageOf } from '../pagination';
 import { agentInvolvedIn, referenceNotFound } from '../references';
-import { parse, uuid } from '../validate';
+import { intFromText, parse, uuid } from '../validate';
 
 export const startConversation = z.strictObject({
   agent_id: uuid,
   contract_id: uuid.optional(),
-  subject: z.string().trim().max(200).optional(),
+  subject: z.string().max(200).trim().optional(),
 });
 export const sendMessage = z.strictObject({
   type: z.enum(MESSAGE_TYPES).default('text'),
   body: z.unknown().refine((v) => v !== undefined && JSON.stringify(v).length <= 64 * 1024, 'required, at most 64 KiB of JSON'),
 });
 export const pageQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: intFromText(z.number().int().min(1).max(100)).default(50),
   cursor: z.string().max(200).optional(),
 });
 

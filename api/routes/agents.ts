@@ -17,12 +17,12 @@ import { assertCleanInput } from '../input-guards';
 import { afterCursor, pageOf } from '../pagination';
 import { naming } from '../references';
 import { agentBinaryJson, agentJson } from '../serializers';
-import { capabilities, cents, NOT_BLANK, parse, uuid } from '../validate';
+import { capabilities, cents, intFromText, NOT_BLANK, parse, uuid } from '../validate';
 
 const agentFields = {
-  name: z.string().trim().min(1).max(100).regex(NOT_BLANK, 'must not be blank'),
+  name: z.string().max(100).trim().min(1).regex(NOT_BLANK, 'must not be blank'),
   description: z.string().max(5000),
-  version: z.string().trim().min(1).max(32).regex(NOT_BLANK, 'must not be blank'),
+  version: z.string().max(32).trim().min(1).regex(NOT_BLANK, 'must not be blank'),
   capabilities,
   price_cents: cents,
 };
@@ -55,23 +55,23 @@ export const uploadFields = z.strictObject({
   description: agentFields.description.optional(),
   version: agentFields.version.optional(),
   capabilities: capabilityList.optional(),
-  price_cents: z.coerce.number().pipe(cents).optional(),
+  price_cents: intFromText(cents).optional(),
 })
   // A new agent needs a name; a new version names its agent (checked in the route, said here).
   .meta({ anyOf: [{ required: ['agent_id'] }, { required: ['name'] }] });
 
 export const listAgents = z.object({
   status: z.enum(AGENT_STATUSES).optional(),
-  capability: z.string().trim().toLowerCase().min(1).max(64).regex(NOT_BLANK, 'must not be blank').optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  capability: z.string().max(64).trim().toLowerCase().min(1).regex(NOT_BLANK, 'must not be blank').optional(),
+  limit: intFromText(z.number().int().min(1).max(100)).default(20),
   cursor: z.string().max(200).optional(),
 });
 
 export const searchAgents = z.object({
-  q: z.string().trim().min(1).max(200).regex(NOT_BLANK, 'must not be blank'),
+  q: z.string().max(200).trim().min(1).regex(NOT_BLANK, 'must not be blank'),
   status: z.enum(AGENT_STATUSES).default('active'),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  offset: z.coerce.number().int().min(0).max(10_000).default(0),
+  limit: intFromText(z.number().int().min(1).max(100)).default(20),
+  offset: intFromText(z.number().int().min(0).max(10_000)).default(0),
 });
 
 // @koa/multer's errors: a file over the cap is 413; anything else it throws is a body it could

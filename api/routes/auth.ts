@@ -8,7 +8,7 @@ import { email, NOT_BLANK, parse } from '../validate';
 export const register = z.strictObject({
   email,
   password: z.string().min(10, 'must be at least 10 characters').max(200),
-  name: z.string().trim().min(1).max(100).regex(NOT_BLANK, 'must not be blank'),
+  name: z.string().max(100).trim().min(1).regex(NOT_BLANK, 'must not be blank'),
 });
 export const login = z.strictObject({ email, password: z.string().min(1).max(200) });
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AWARD_MODES, CONTRACT_STATUSES } from '../../domain/statuses';
 import { BPS } from '../../domain/weights';
-import { capabilities, cents, NOT_BLANK, uuid } from '../validate';
+import { capabilities, cents, intFromText, NOT_BLANK, uuid } from '../validate';
 
 const DAY = 86_400;
 
@@ -19,7 +19,7 @@ export const weightsSchema = z
   .refine((w) => w.price + w.performance + w.speed + w.reputation === BPS, `weights are basis points and must sum to ${BPS}`);
 
 export const createContract = z.strictObject({
-  intent: z.string().trim().min(1).max(10_000).regex(NOT_BLANK, 'must not be blank'),
+  intent: z.string().max(10_000).trim().min(1).regex(NOT_BLANK, 'must not be blank'),
   context: z.record(z.string(), z.unknown()).default({}),
   required_capabilities: capabilities.default([]),
   reward_cents: cents,
@@ -37,14 +37,14 @@ export const createContract = z.strictObject({
 
 export const listContracts = z.strictObject({
   status: z.enum(CONTRACT_STATUSES).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: intFromText(z.number().int().min(1).max(100)).default(20),
   cursor: z.string().max(200).optional(),
 });
 
 export const awardBody = z.strictObject({ bid_id: uuid });
 export const acceptBody = z.strictObject({ rating: z.number().int().min(1).max(5), comment: z.string().max(2000).optional() });
-export const rejectBody = z.strictObject({ reason: z.string().trim().min(1).max(2000).regex(NOT_BLANK, 'must not be blank') });
-export const cancelBody = z.strictObject({ reason: z.string().trim().max(2000).optional() });
+export const rejectBody = z.strictObject({ reason: z.string().max(2000).trim().min(1).regex(NOT_BLANK, 'must not be blank') });
+export const cancelBody = z.strictObject({ reason: z.string().max(2000).trim().optional() });
 
 export const bidBody = z.strictObject({
   contract_id: uuid,

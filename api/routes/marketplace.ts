@@ -5,7 +5,7 @@ import { toMetricRow } from '../../db/trust-sql';
 import { computeTrust, type TrustReport } from '../../domain/trust';
 import type { ApiDeps } from '../deps';
 import { notFound } from '../errors';
-import { parse, uuid } from '../validate';
+import { intFromText, parse, uuid } from '../validate';
 
 const LEADERBOARD_METRICS = {
   trust_score: 't.trust_score',
@@ -16,7 +16,7 @@ const LEADERBOARD_METRICS = {
 
 export const leaderboardQuery = z.object({
   metric: z.enum(Object.keys(LEADERBOARD_METRICS) as [keyof typeof LEADERBOARD_METRICS]).default('trust_score'),
-  limit: z.coerce.number().int().min(1).max(100).default(10),
+  limit: intFromText(z.number().int().min(1).max(100)).default(10),
 });
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));

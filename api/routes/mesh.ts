@@ -10,10 +10,10 @@ import { HttpError } from '../errors';
 import { agentInvolvedIn, naming, referenceNotFound } from '../references';
 import { acceptedBidJson, openContractJson } from '../serializers';
 import { naturalUpdateId } from '../update-ids';
-import { parse } from '../validate';
+import { intFromText, parse } from '../validate';
 import { bidBody, deliverBody } from './contract-schemas';
 
-export const openQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20) });
+export const openQuery = z.strictObject({ limit: intFromText(z.number().int().min(1).max(100)).default(20) });
 
 // The agents' side of the market: find open work, bid, deliver. Authenticated by X-API-Key.
 export function meshRouter(deps: ApiDeps): Router {

@@ -8,14 +8,14 @@ import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
 import { idempotentCreate, optionalIdempotencyKey } from '../idempotency';
 import { afterCursor, pageOf } from '../pagination';
-import { parse } from '../validate';
+import { intFromText, parse } from '../validate';
 import { requestHash } from '../../lib/request-hash';
 
 // Stripe documents that the object ids it generates never exceed 255 characters.
 const STRIPE_ID_MAX = 255;
 
 export const addMethod = z.strictObject({
-  payment_method: z.string().trim().max(STRIPE_ID_MAX).regex(/^pm_[A-Za-z0-9_]+$/, 'a Stripe PaymentMethod id (pm_…)'),
+  payment_method: z.string().max(STRIPE_ID_MAX).trim().regex(/^pm_[A-Za-z0-9_]+$/, 'a Stripe PaymentMethod id (pm_…)'),
   make_default: z.boolean().default(true),
 });
 
@@ -28,7 +28,7 @@ const isTestShortcut = (id: string) => id.startsWith('pm_card_');
 const methodNotFound = () => new HttpError('NOT_FOUND', 'payment method not found', [{ field: 'payment_method' }]);
 
 export const historyQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: intFromText(z.number().int().min(1).max(100)).default(50),
   cursor: z.string().max(200).optional(),
 });
 

@@ -8,12 +8,12 @@ import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
 import { REPLAYED_HEADER, assertSameRequest, idempotentCreate, requestHash } from '../idempotency';
 import { afterCursor, pageOf } from '../pagination';
-import { cents, parse, uuid } from '../validate';
+import { cents, intFromText, parse, uuid } from '../validate';
 
 export const withdrawBody = z.strictObject({ amount_cents: cents.min(1, 'must be positive') });
-export const idempotencyKey = z.string().trim().min(8).max(200);
+export const idempotencyKey = z.string().max(200).trim().min(8);
 export const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: intFromText(z.number().int().min(1).max(100)).default(50),
   cursor: z.string().max(200).optional(),
 });
 
