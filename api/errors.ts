@@ -109,6 +109,10 @@ function toHttpError(err: unknown): HttpError | null {
   const status = (err as { status?: number }).status;
   if (status === 413) return new HttpError('PAYLOAD_TOO_LARGE', 'request body is too large');
   if (status === 415) return new HttpError('UNSUPPORTED_MEDIA_TYPE', 'request body must be JSON (application/json)');
+  // The JSON parser refuses __proto__ keys (prototype pollution); say so, not "invalid JSON".
+  if (status === 400 && /forbidden prototype property/.test((err as Error).message)) {
+    return new HttpError('VALIDATION_ERROR', 'body: JSON object keys named __proto__ are not accepted', [{ field: 'body', message: 'a __proto__ key' }]);
+  }
   if (status === 400) return new HttpError('VALIDATION_ERROR', 'request body must be valid JSON', [{ field: 'body' }]);
   return null;
 }

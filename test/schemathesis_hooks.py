@@ -37,6 +37,16 @@ def _fixed_weights(weights):
     return fixed
 
 
+def _without_proto(value):
+    # The API's JSON parser refuses objects with a `__proto__` key, at any depth (prototype
+    # pollution): a client's free-form JSON (context, output, input, message bodies) has none.
+    if isinstance(value, dict):
+        return {k: _without_proto(v) for k, v in value.items() if k != "__proto__"}
+    if isinstance(value, list):
+        return [_without_proto(v) for v in value]
+    return value
+
+
 def _all_positive(case):
     meta = case.meta
     return meta is not None and meta.generation.mode.is_positive and not any(c.mode.is_negative for c in meta.components.values())
@@ -61,7 +71,7 @@ def before_call(ctx, case, kwargs):
     if case.query and "cursor" in case.query:
         case.query = {k: v for k, v in case.query.items() if k != "cursor"}
     if isinstance(case.body, dict):
-        body = dict(case.body)
+        body = _without_proto(case.body)
         weights = _fixed_weights(body.get("weights"))
         if weights is not None:
             body["weights"] = weights

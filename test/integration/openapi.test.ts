@@ -198,6 +198,10 @@ describe('the README walk-throughs answer as documented', () => {
     expect((await api('POST', `/api/v1/a2a/conversations/${talk.body.id}/messages`, { apiKey: rival.apiKey, body: { type: 'answer', body: { yes: true } } })).status).toBe(201);
     expect((await api('GET', `/api/v1/a2a/conversations/${talk.body.id}/messages?limit=1`, { apiKey: agent.apiKey })).body.next_cursor).toBeNull();
     expect((await api('GET', '/api/v1/a2a/conversations', { apiKey: rival.apiKey })).body.data).toHaveLength(1);
+    // A __proto__ key anywhere in the JSON is refused, and the answer says why (not "invalid JSON").
+    const proto = await api('POST', `/api/v1/a2a/conversations/${talk.body.id}/messages`, { apiKey: rival.apiKey, rawBody: '{"body":{"x":{"__proto__":{"admin":true}}}}' });
+    expect(proto.status).toBe(400);
+    expect(proto.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: expect.stringContaining('__proto__'), details: [{ field: 'body' }] });
     expect((await api('POST', `/api/v1/a2a/conversations/${talk.body.id}/close`, { apiKey: agent.apiKey })).status).toBe(200);
     expect((await api('POST', `/api/v1/a2a/conversations/${talk.body.id}/messages`, { apiKey: rival.apiKey, body: { body: 'late' } })).status).toBe(409);
 
