@@ -89,6 +89,14 @@ describe('GET /metrics on the API, after contracts went through it', () => {
     const after = (await scrape(platform.base)).text;
     expect(total(after, 'hermes_http_requests_total', { route: 'unmatched', status: '404' })).toBeGreaterThan(0);
     expect(after).not.toContain(settledId);
+    // A browser's preflight is answered before routing: its own label, not `unmatched`.
+    const before = total(after, 'hermes_http_requests_total', { route: 'preflight', method: 'OPTIONS' });
+    await fetch(`${platform.base}/api/v1/contracts/${randomUUID()}`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://elsewhere.example', 'Access-Control-Request-Method': 'POST' },
+    });
+    const later = (await scrape(platform.base)).text;
+    expect(total(later, 'hermes_http_requests_total', { route: 'preflight', method: 'OPTIONS' })).toBe(before + 1);
   });
 
   it('times the bid and review updates by result, and reads contracts and the ledger from Postgres', async () => {
