@@ -52,6 +52,12 @@ if [ "$(id -u)" = 0 ]; then default_state=/var/lib/hermes; else default_state="$
 STATE_DIR="${HERMES_STATE_DIR:-$default_state}"
 mkdir -p "$STATE_DIR/logs"; chmod 755 "$STATE_DIR"
 
+# The worker starts from a bundle of today's workflow code, as a deployed one does; webpack
+# runs while the services start.
+export WORKFLOW_BUNDLE_PATH="$STATE_DIR/workflows.js"
+(cd "$HERMES_ROOT" && npx tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_PATH") &
+bundling=$!
+
 # A Node process in its own session and process group: a Ctrl-C at the terminal reaches only
 # this script, which stops them in order, and one signal reaches tsx and the node it runs.
 # The parent-death signal takes them down even if this script is killed outright.
@@ -82,9 +88,7 @@ cd "$HERMES_ROOT"
 export API_PORT="${API_PORT:-3000}" API_HOST="${API_HOST:-127.0.0.1}"
 # Each worker's /metrics (lib/config.ts has the same defaults; here for the banner).
 export METRICS_HOST="${METRICS_HOST:-127.0.0.1}" WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-9470}" SANDBOX_METRICS_PORT="${SANDBOX_METRICS_PORT:-9471}"
-# The worker starts from a bundle of today's workflow code, as a deployed one does.
-export WORKFLOW_BUNDLE_PATH="$STATE_DIR/workflows.js"
-npx tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_PATH"
+wait "$bundling" || die "bundling the workflow code failed (see above)"
 run_node "$STATE_DIR/logs/worker.log" workers/main.ts
 run_node "$STATE_DIR/logs/sandbox.log" workers/sandbox.ts
 run_node "$STATE_DIR/logs/api.log" api/main.ts
