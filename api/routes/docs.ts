@@ -49,6 +49,12 @@ export function docsRouter(): Router {
   });
 
   r.get('/docs', (ctx) => {
+    // The router also matches /docs/, where the page's relative URLs would miss: send it home.
+    if (ctx.path.endsWith('/')) {
+      ctx.status = 301;
+      ctx.redirect(ctx.path.replace(/\/+$/, ''));
+      return;
+    }
     ctx.type = 'text/html; charset=utf-8';
     ctx.body = PAGE;
   });

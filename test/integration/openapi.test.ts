@@ -71,6 +71,9 @@ describe('the document', () => {
     }
     const bundle = await (await fetch(`${platform.base}/api/v1/docs/swagger-ui-bundle.js`)).text();
     expect(bundle).toContain('SwaggerUIBundle');
+    // With a trailing slash the page's relative URLs would miss: it redirects to itself.
+    const slashed = await fetch(`${platform.base}/api/v1/docs/`, { redirect: 'manual' });
+    expect([slashed.status, slashed.headers.get('location')]).toEqual([301, '/api/v1/docs']);
     expect((await fetch(`${platform.base}/api/v1/docs/package.json`)).status).toBe(404);
     expect((await fetch(`${platform.base}/api/v1/docs/..%2Fpackage.json`)).status).toBe(404);
   });
