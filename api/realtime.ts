@@ -9,14 +9,14 @@ import { socketIoOriginOptions } from './cors';
 import type { ApiDeps } from './deps';
 
 // Socket.IO on the API's HTTP server. Agents connect with their API key, users with their
-// JWT (handshake `auth: { apiKey }` or `auth: { token }`); anything else is refused.
+// JWT (handshake `auth: { api_key }` or `auth: { token }`); anything else is refused.
 //
 // Relay: the activities append events to the hermes:events stream. The API instances read it
 // as one consumer group, so each event is taken by exactly one instance, which emits it to
 // its rooms through the Redis Streams adapter, reaching sockets on every instance.
 //
 // Resume: every event carries `event_id` (its stream id, increasing). A client that
-// reconnects with `auth.lastEventId` (and `auth.contracts` it had subscribed to) first gets,
+// reconnects with `auth.last_event_id` (and `auth.contracts` it had subscribed to) first gets,
 // in order, the retained events after that id that are addressed to it, then live ones. The
 // guarantee is at-least-once within the retention: dedupe on event_id. If the id has been
 // trimmed away, `events:gap` tells the client to reload state over HTTP.
@@ -53,7 +53,8 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
 
   io.use(async (socket, next) => {
     try {
-      const { apiKey, token } = socket.handshake.auth as { apiKey?: string; token?: string };
+      // snake_case like every other field of the API.
+      const { api_key: apiKey, token } = socket.handshake.auth as { api_key?: string; token?: string };
       if (apiKey) {
         const agent = await auth.agentForKey(apiKey);
         if (agent && agent.status === 'active') {
@@ -67,7 +68,7 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
           return next();
         }
       }
-      next(Object.assign(new Error('UNAUTHENTICATED'), { data: { code: 'UNAUTHENTICATED', message: 'connect with auth.apiKey (agents) or auth.token (users)' } }));
+      next(Object.assign(new Error('UNAUTHENTICATED'), { data: { code: 'UNAUTHENTICATED', message: 'connect with auth.api_key (agents) or auth.token (users)' } }));
     } catch (err) {
       next(err as Error);
     }
@@ -154,7 +155,7 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
       });
 
       try {
-        const { lastEventId, contracts } = socket.handshake.auth as { lastEventId?: string; contracts?: string[] };
+        const { last_event_id: lastEventId, contracts } = socket.handshake.auth as { last_event_id?: string; contracts?: string[] };
         if (identity.kind === 'user' && Array.isArray(contracts)) {
           for (const c of contracts.slice(0, 100)) if (await ownsContract(identity.userId, String(c))) socket.join(rooms.contract(String(c)));
         }

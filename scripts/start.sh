@@ -99,7 +99,7 @@ cat <<BANNER
   Hermes is running (ready in $((SECONDS - started))s)
 
     API           http://$API_HOST:$API_PORT/api/v1      (health: /health, /ready)
-    Socket.IO     ws://$API_HOST:$API_PORT/socket.io     (agents: auth.apiKey, users: auth.token)
+    Socket.IO     ws://$API_HOST:$API_PORT/socket.io     (agents: auth.api_key, users: auth.token)
     Temporal UI   $TEMPORAL_UI_URL
     Temporal      $TEMPORAL_ADDRESS   (namespace default, task queue hermes-main)
     Postgres      $DATABASE_URL

@@ -41,7 +41,7 @@ export class OwnerEars {
     this.socket = io(apiBase, {
       transports: ['websocket'],
       // Re-read on every reconnect: resume after the last event, back in every contract's room.
-      auth: (cb) => cb({ token, contracts: [...this.subscribed], ...(this.lastEventId && { lastEventId: this.lastEventId }) }),
+      auth: (cb) => cb({ token, contracts: [...this.subscribed], ...(this.lastEventId && { last_event_id: this.lastEventId }) }),
       reconnectionDelay: 300,
       reconnectionDelayMax: 2000,
     });

@@ -83,7 +83,7 @@ export class HermesAgent {
     const socket = io(this.opts.baseUrl, {
       transports: ['websocket'],
       // Re-read on every (re)connect: resume after the last event this agent handled.
-      auth: (cb) => cb({ apiKey: this.opts.apiKey, ...(this.lastEventId && { lastEventId: this.lastEventId }) }),
+      auth: (cb) => cb({ api_key: this.opts.apiKey, ...(this.lastEventId && { last_event_id: this.lastEventId }) }),
       reconnection: true,
       reconnectionDelay: this.opts.reconnectDelayMs ?? 500,
       reconnectionDelayMax: this.opts.maxReconnectDelayMs ?? 10_000,

@@ -23,7 +23,7 @@ afterAll(async () => {
 /** An agent connected over Socket.IO, recording the contract:new events it hears. */
 async function listeningAgent(base: string, ownerToken: string, capabilities: string[]) {
   const agent = await registerAgent(platform.api, ownerToken, { capabilities });
-  const socket = connect(base, { auth: { apiKey: agent.apiKey }, transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket = connect(base, { auth: { api_key: agent.apiKey }, transports: ['websocket'], reconnection: false, forceNew: true });
   sockets.push(socket);
   const heard: string[] = [];
   socket.on('contract:new', (e: { contract_id: string }) => heard.push(e.contract_id));

@@ -30,7 +30,7 @@ afterAll(async () => {
  * deduplicated on event_id as clients are told to (a resume may overlap live delivery).
  */
 async function follow(token: string, contractId: string, lastEventId: string): Promise<Record<string, any>[]> {
-  const socket = connect(platform.base, { auth: { token, contracts: [contractId], lastEventId }, transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket = connect(platform.base, { auth: { token, contracts: [contractId], last_event_id: lastEventId }, transports: ['websocket'], reconnection: false, forceNew: true });
   sockets.push(socket);
   const seen: Record<string, any>[] = [];
   socket.onAny((_name, e) => {

@@ -58,7 +58,7 @@ const subscribe = (socket: Socket, contractId: string) =>
 
 describe('the handshake', () => {
   it('refuses a bad API key, a bad token and no credentials', async () => {
-    for (const auth of [{ apiKey: 'hk_nope' }, { token: 'not.a.jwt' }, {}]) {
+    for (const auth of [{ api_key: 'hk_nope' }, { token: 'not.a.jwt' }, {}]) {
       const socket = open(platform.base, auth);
       const err = await new Promise<Error & { data?: { code: string } }>((resolve) => socket.once('connect_error', resolve));
       expect(err.message).toBe('UNAUTHENTICATED');
@@ -74,10 +74,10 @@ describe('events across two API instances', () => {
     const owner = await registerUser(api, 'Owner');
     const capability = `cap-${Date.now()}`;
     const agent = await registerAgent(api, owner.token, { capabilities: [capability] });
-    const agentSocket = await ready(open(platform.base, { apiKey: agent.apiKey }));
+    const agentSocket = await ready(open(platform.base, { api_key: agent.apiKey }));
     const agentEvents = recorder(agentSocket, ['contract:new', 'contract:awarded', 'contract:closed']);
     const otherAgent = await registerAgent(api, owner.token, { capabilities: [`other-${capability}`] });
-    const otherEvents = recorder(await ready(open(second.base, { apiKey: otherAgent.apiKey })), ['contract:new']);
+    const otherEvents = recorder(await ready(open(second.base, { api_key: otherAgent.apiKey })), ['contract:new']);
 
     const id = await postContract(api, user.token, { required_capabilities: [capability] });
     expect(await agentEvents.waitFor((e) => e.event === 'contract:new' && e.contract_id === id)).toMatchObject({ required_capabilities: [capability], event_id: expect.stringMatching(/^\d+-\d+$/) });
@@ -116,7 +116,7 @@ describe('events across two API instances', () => {
     expect(await subscribe(socket, id)).toEqual({ error: { code: 'NOT_FOUND', message: 'contract not found' } });
     expect(await subscribe(socket, 'not-a-uuid')).toMatchObject({ error: { code: 'NOT_FOUND' } });
     const agent = await registerAgent(api, owner.token);
-    const agentSocket = await ready(open(platform.base, { apiKey: agent.apiKey }));
+    const agentSocket = await ready(open(platform.base, { api_key: agent.apiKey }));
     expect(await subscribe(agentSocket, id)).toMatchObject({ error: { code: 'NOT_FOUND' } });
   });
 });
@@ -143,7 +143,7 @@ describe('resuming after a disconnect', () => {
     await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token });
     await waitForContract(api, user.token, id, 'IN_PROGRESS');
 
-    const again = open(second.base, { token: user.token, lastEventId: last.event_id, contracts: [id] });
+    const again = open(second.base, { token: user.token, last_event_id: last.event_id, contracts: [id] });
     const after = recorder(again, ['bid:new', 'contract:status']);
     await ready(again);
     await after.waitFor((e) => e.event === 'contract:status' && e.status === 'IN_PROGRESS');

@@ -158,8 +158,8 @@ describe('every response and event is snake_case', () => {
   });
 
   it('a contract with two bids, an auto award, a delivery and an accept, watched live', async () => {
-    const agentSocket = await ready({ apiKey: summariser.apiKey });
-    await ready({ apiKey: rival.apiKey });
+    const agentSocket = await ready({ api_key: summariser.apiKey });
+    await ready({ api_key: rival.apiKey });
     const userSocket = await ready({ token: user.token });
     await ask(agentSocket, 'presence:heartbeat', {});
 
@@ -281,10 +281,10 @@ describe('every response and event is snake_case', () => {
 
   it('socket acks, refusals and gaps', async () => {
     const stranger = await registerUser(api, 'Eve');
-    const socket = await ready({ token: stranger.token, lastEventId: 'not-an-event-id' });
+    const socket = await ready({ token: stranger.token, last_event_id: 'not-an-event-id' });
     await waitForEvent('events:gap', (p) => p.last_event_id === 'not-an-event-id');
     expect(await ask(socket, 'subscribe', { contract_id: summariser.id })).toMatchObject({ error: { code: 'NOT_FOUND' } });
-    open({ apiKey: 'hk_nope' });
+    open({ api_key: 'hk_nope' });
     await eventually(() => said.some((s) => s.from === 'socket connect_error'));
     expectAllSnakeCase();
 
