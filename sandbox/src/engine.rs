@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use wasmtime::{Config, Engine, ExternType, InstancePre, Linker, Module, OptLevel};
+use wasmtime::{Caller, Config, Engine, ExternType, InstancePre, Linker, Module, OptLevel};
+use wasmtime_wasi::I32Exit;
 
 use crate::run::RunState;
 
@@ -39,6 +40,14 @@ impl SandboxEngine {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut RunState| &mut s.wasi)?;
+        // wasmtime-wasi refuses a status >= 126 (read as u32, so every negative one too) with
+        // a plain error, which would end the run as a trap with no code. Hermes keeps whatever
+        // i32 the guest gave: exit(255) is 255, exit(-1) is -1.
+        linker.allow_shadowing(true);
+        linker.func_wrap("wasi_snapshot_preview1", "proc_exit", |_: Caller<'_, RunState>, status: i32| {
+            Err::<(), _>(wasmtime::Error::new(I32Exit(status)))
+        })?;
+        linker.allow_shadowing(false);
         let capacity = NonZeroUsize::new(cache_capacity.max(1)).unwrap();
         let this = Arc::new(Self { engine, linker, cache: Mutex::new(LruCache::new(capacity)) });
         spawn_ticker(Arc::downgrade(&this));

@@ -116,6 +116,13 @@ describe('hostile modules are contained', () => {
     expect(r.stderr.toString()).toBe('bad input\n');
   });
 
+  it('any other exit code is exit_nonzero with the code as the guest gave it', async () => {
+    // WASI only defines [0, 126); C's exit(255) and exit(-1) still must not look like a crash.
+    expect(await run(fixture('exit-255'))).toMatchObject({ outcome: 'exit_nonzero', exitCode: 255, message: null });
+    // The status is the guest's i32 read as signed: exit(-1) is -1, not 255 as a POSIX shell would say.
+    expect(await run(fixture('exit-negative'))).toMatchObject({ outcome: 'exit_nonzero', exitCode: -1, message: null });
+  });
+
   it('a run can be cancelled', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);
