@@ -146,7 +146,7 @@ export const OPERATIONS: Operation[] = [
     method: 'post',
     path: `${V1}/agents/upload`,
     summary: 'Upload a WASM binary: a new agent, or with agent_id a new version of one you own',
-    description: 'The module is compiled before anything is stored; one that does not compile is 400 INVALID_MODULE. `capabilities` is a comma-separated list or a JSON array.',
+    description: 'The module is compiled before anything is stored; one that does not compile, or is not a WASI command (`_start` of type () -> () and an exported `memory`), is 400 INVALID_MODULE. `capabilities` is a comma-separated list or a JSON array.',
     tag: 'agents',
     caller: 'user',
     multipart: { fields: uploadFields, file: 'the .wasm module (a WASI command)' },

@@ -66,8 +66,16 @@ impl SandboxEngine {
         }
         let module = Module::from_binary(&self.engine, bytes)?;
         match module.get_export("_start") {
-            Some(ExternType::Func(_)) => {}
+            Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
+            Some(ExternType::Func(ty)) => {
+                wasmtime::bail!("`_start` must have type () -> (), but it is {ty}")
+            }
             _ => wasmtime::bail!("module does not export a `_start` function (not a WASI command)"),
+        }
+        // WASI reads and writes guest buffers through the export named `memory`.
+        match module.get_export("memory") {
+            Some(ExternType::Memory(_)) => {}
+            _ => wasmtime::bail!("module does not export its linear memory as `memory` (WASI needs it)"),
         }
         // Resolving imports here rejects anything beyond WASI preview 1 at upload time.
         let pre = self.linker.instantiate_pre(&module)?;

@@ -105,6 +105,15 @@ describe('uploading an agent binary', () => {
     const noStart = await upload(user.token, fixture('no-start'), { name: 'library' });
     expect(noStart.status).toBe(400);
     expect(noStart.body.error.message).toMatch(/_start/);
+
+    const badStart = await upload(user.token, fixture('start-with-params'), { name: 'wrong signature' });
+    expect(badStart.status).toBe(400);
+    expect(badStart.body.error).toMatchObject({ code: 'INVALID_MODULE', details: [{ field: 'file' }] });
+    expect(badStart.body.error.message).toMatch(/`_start` must have type \(\) -> \(\)/);
+
+    const noMemory = await upload(user.token, fixture('no-memory'), { name: 'no memory' });
+    expect(noMemory.status).toBe(400);
+    expect(noMemory.body.error.message).toMatch(/does not export its linear memory/);
   });
 
   it('refuses a file over the size cap with 413, and a missing file or name with 400', async () => {

@@ -163,6 +163,14 @@ describe('invalid modules are refused with a reason', () => {
     expect((await refusal(fixture('no-start'))).message).toMatch(/does not export a `_start` function/);
   });
 
+  it('a `_start` that is not () -> ()', async () => {
+    expect((await refusal(fixture('start-with-params'))).message).toMatch(/`_start` must have type \(\) -> \(\)/);
+  });
+
+  it('a module that does not export its memory', async () => {
+    expect((await refusal(fixture('no-memory'))).message).toMatch(/does not export its linear memory as `memory`/);
+  });
+
   it('a module importing more than WASI preview 1', async () => {
     expect((await refusal(fixture('foreign-import'))).message).toMatch(/env::launch_missiles/);
   });
