@@ -66,6 +66,10 @@ pub struct RunReport {
     pub message: Option<String>,
 }
 
+/// Fuel handed to the guest at a time; also how far `fuel_consumed` can fall short when a run
+/// is stopped from outside (timeout, cancel). A millisecond or two of a tight loop here.
+pub const FUEL_CHUNK: u64 = 1_000_000;
+
 const STOP_NONE: u8 = 0;
 const STOP_TIMEOUT: u8 = 1;
 const STOP_CANCELLED: u8 = 2;
@@ -127,6 +131,11 @@ pub async fn execute(
     );
     store.limiter(|s| &mut s.limits);
     store.set_fuel(spec.fuel)?;
+    // Compiled code keeps its fuel count in a register and writes it back to the store only at
+    // calls, returns and refuels, not at epoch checks: a call-free loop stopped by the deadline
+    // would otherwise report the fuel of its last call (~0). Handing fuel out in chunks makes
+    // each refuel a write-back, so the figure read below is short by less than one chunk.
+    store.fuel_async_yield_interval(Some(FUEL_CHUNK))?;
     store.set_epoch_deadline(1);
     let stop_in_guest = stop.clone();
     store.epoch_deadline_callback(move |_| {

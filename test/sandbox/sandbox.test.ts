@@ -123,12 +123,27 @@ describe('hostile modules are contained', () => {
     expect(await run(fixture('exit-negative'))).toMatchObject({ outcome: 'exit_nonzero', exitCode: -1, message: null });
   });
 
+  it('a call-free loop stopped by the deadline reports the fuel it burnt', async () => {
+    // How fast this loop burns fuel here, from a run that fuel stops (its count is exact).
+    const budget = 100_000_000;
+    const metered = await run(fixture('infinite-loop'), { fuel: budget, timeoutMs: 10_000 });
+    expect(metered).toMatchObject({ outcome: 'fuel_exhausted', fuelConsumed: budget });
+    const r = await run(fixture('infinite-loop'), { fuel: 1e15, timeoutMs: 250 });
+    expect(r.outcome).toBe('timeout');
+    expect(r.fuelConsumed).toBeGreaterThan(1_000_000);
+    // Same loop, same machine: the burn rates agree within what a busy CI box can skew.
+    const ratio = r.fuelConsumed / r.durationMs / (budget / metered.durationMs);
+    expect(ratio).toBeGreaterThan(0.25);
+    expect(ratio).toBeLessThan(4);
+  });
+
   it('a run can be cancelled', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);
     const r = await run(fixture('infinite-loop'), { fuel: 1e15, timeoutMs: 10_000, signal: controller.signal });
     expect(r.outcome).toBe('cancelled');
     expect(r.durationMs).toBeLessThan(2_000);
+    expect(r.fuelConsumed).toBeGreaterThan(1_000_000);
   });
 
   it('the host is still fine afterwards', async () => {
