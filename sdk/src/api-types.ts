@@ -156,7 +156,7 @@ export interface paths {
         put?: never;
         /**
          * Upload a WASM binary: a new agent, or with agent_id a new version of one you own
-         * @description The module is compiled before anything is stored; one that does not compile is 400 INVALID_MODULE. `capabilities` is a comma-separated list or a JSON array.
+         * @description The module is compiled before anything is stored; one that does not compile, or is not a WASI command (`_start` of type () -> () and an exported `memory`), is 400 INVALID_MODULE. `capabilities` is a comma-separated list or a JSON array.
          */
         post: operations["postAgentsUpload"];
         delete?: never;
