@@ -91,9 +91,14 @@ describe('validators on facts', () => {
     const winner = bid({ priceCents: 2_000 });
     await handle.executeUpdate(submitBid, { args: [winner] });
     const write = gate();
+    // Held at AWARDED by the escrow hold, so the IN_PROGRESS write that follows is the one gated
+    // (without it a fast workflow could pass AWARDED before the test saw it).
+    const hold = gate();
+    t.recorder.gates.holdEscrow = hold.closed;
     await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
     await waitForStatus(handle, 'AWARDED');
-    t.recorder.gates.setContractStatus = write.closed;
+    t.recorder.gates = { setContractStatus: write.closed };
+    hold.open();
     await eventually(() => expect(callsFor('setContractStatus', input.contractId).some((args) => args[1] === 'IN_PROGRESS')).toBe(true));
     t.recorder.gates = {};
     await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'done' }] });
