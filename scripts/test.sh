@@ -25,5 +25,18 @@ export NODE_ENV=test LOG_LEVEL="${LOG_LEVEL:-silent}" TEMPORAL_TEST_SERVER S3_BU
 cd "$HERMES_ROOT"
 npx tsx scripts/migrate.ts
 npx tsc --noEmit -p .
-npx vitest run "$@"
+# The JSON report gives the plain closing line ("N passed, N failed") that CI reads;
+# vitest's own summary is not one of the formats it knows.
+set +e
+npx vitest run --reporter=default --reporter=json --outputFile.json="$RUN_DIR/vitest.json" "$@"
+rc=$?
+set -e
 log "suite finished in $((SECONDS - started))s"
+if [[ -s "$RUN_DIR/vitest.json" ]]; then
+  node -e '
+    const r = require(process.argv[1]);
+    const skipped = r.numPendingTests + r.numTodoTests;
+    console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  ' "$RUN_DIR/vitest.json"
+fi
+exit "$rc"
