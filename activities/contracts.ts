@@ -6,6 +6,8 @@ import { rooms } from '../lib/events';
 import { contractMetrics, countEnded, type ContractMetrics } from '../lib/metrics';
 import { Registry } from 'prom-client';
 import { appendEvents } from '../lib/outbox';
+import { appendAudit } from '../lib/audit';
+import { canonicalSha256 } from '../domain/audit';
 
 // Postgres writes for the contract workflow. Temporal may retry any of these, so each is
 // idempotent: inserts use natural keys, updates set absolute values. Status changes go through
@@ -59,6 +61,30 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
             },
           },
         ]);
+        // The terms the money depends on, as the contract was created.
+        const acceptance = acceptanceFacts((input as ContractInput & { acceptance?: unknown }).acceptance);
+        await appendAudit(
+          trx,
+          input.contractId,
+          'created',
+          {
+            owner_id: input.userId,
+            intent_sha256: canonicalSha256(input.intent),
+            context_sha256: canonicalSha256(input.context),
+            required_capabilities: input.requiredCapabilities,
+            reward_cents: input.rewardCents,
+            currency: input.currency,
+            award_mode: input.awardMode,
+            filters: input.filters,
+            weights: input.weights,
+            bidding_deadline: biddingDeadline,
+            delivery_window_seconds: input.deliveryWindowSeconds,
+            review_window_seconds: input.reviewWindowSeconds,
+            max_reawards: input.maxReawards ?? 0,
+            ...(acceptance && { acceptance }),
+          },
+          'created',
+        );
         return true;
       });
       if (created) metrics.started.inc();
@@ -104,6 +130,22 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
         for (const r of award.ranking) {
           await trx('bids').where({ id: r.bidId }).update({ score: JSON.stringify(r) });
         }
+        await appendAudit(
+          trx,
+          contractId,
+          'awarded',
+          {
+            bid_id: award.bidId,
+            agent_id: award.agentId,
+            price_cents: award.priceCents,
+            eta_seconds: award.etaSeconds,
+            mode: award.mode,
+            score: award.score,
+            ranked_bids: award.ranking.length,
+            awarded_at: award.awardedAt,
+          },
+          `award/${award.bidId}`,
+        );
       });
     },
 
@@ -146,6 +188,22 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
               data: { contract_id: contractId, delivery_id: delivery.deliveryId, agent_id: delivery.agentId, attempt: delivery.attempt, source: delivery.source ?? 'agent', output: delivery.output },
             },
           ]);
+          await appendAudit(
+            trx,
+            contractId,
+            'delivery',
+            {
+              delivery_id: delivery.deliveryId,
+              agent_id: delivery.agentId,
+              bid_id: delivery.bidId,
+              attempt: delivery.attempt,
+              source: delivery.source ?? 'agent',
+              // SHA-256 of the output's RFC 8785 canonical JSON, as stored and served.
+              output_sha256: canonicalSha256(delivery.output ?? null),
+              delivered_at: delivery.deliveredAt,
+            },
+            `delivery/${delivery.attempt}`,
+          );
         }
         await transitionContract(trx, contractId, 'DELIVERED', { deliveredAt: delivery.deliveredAt, reviewDeadline });
       });
@@ -163,7 +221,35 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
             reviewed_at: review.reviewedAt,
           });
         if (review.rating !== null) await trx('contracts').where({ id: contractId }).update({ rating: review.rating });
+        const reviewed = await trx('deliveries').where({ contract_id: contractId, attempt }).first('id');
+        await appendAudit(
+          trx,
+          contractId,
+          'review',
+          {
+            delivery_id: reviewed?.id ?? null,
+            attempt,
+            decision: review.decision,
+            rating: review.rating,
+            comment: review.comment,
+            reason: review.reason,
+            automatic: review.automatic,
+            reviewed_at: review.reviewedAt,
+          },
+          `review/${attempt}`,
+        );
       });
     },
+  };
+}
+
+/** A contract's acceptance checks as its terms: which schema (by hash) and which verifier, and what a pass does. */
+function acceptanceFacts(a: unknown): Record<string, unknown> | null {
+  if (a === undefined || a === null || typeof a !== 'object') return null;
+  const o = a as { outputSchema?: unknown; verifier?: { id?: string; name?: string; sha256?: string } | null; onPass?: unknown };
+  return {
+    output_schema_sha256: o.outputSchema === undefined || o.outputSchema === null ? null : canonicalSha256(o.outputSchema),
+    verifier: o.verifier ? { id: o.verifier.id ?? null, name: o.verifier.name ?? null, sha256: o.verifier.sha256 ?? null } : null,
+    on_pass: o.onPass ?? null,
   };
 }

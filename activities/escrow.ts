@@ -9,6 +9,9 @@ import type { PaymentEventKind, PaymentStatus } from '../domain/statuses';
 import type { Config } from '../lib/config';
 import { activityMetrics, countEnded, timedEscrow, type ActivityMetrics } from '../lib/metrics';
 import { ensureCustomer } from '../lib/stripe-customers';
+import { appendAudit } from '../lib/audit';
+import { splitPlatformFee } from '../domain/money';
+import type { AuditKind } from '../domain/audit';
 import { Registry } from 'prom-client';
 
 export interface HoldEscrowInput {
@@ -64,11 +67,22 @@ export function createEscrowActivities({
     return row;
   }
 
-  async function recordEvent(trx: Knex.Transaction, p: PaymentRow, kind: PaymentEventKind, amountCents: number, detail: string | null = null) {
+  // Each escrow step is a payment_events row and a record in the contract's audit chain, both
+  // keyed by payment and kind, so a retried step writes neither twice. Called last in the step's
+  // transaction (after its ledger posting, whose id it records).
+  async function recordEvent(
+    trx: Knex.Transaction,
+    p: PaymentRow,
+    kind: PaymentEventKind,
+    amountCents: number,
+    detail: string | null = null,
+    ledgerTransactionId: string | null = null,
+  ) {
     await trx('payment_events')
       .insert({ payment_id: p.id, contract_id: p.contract_id, user_id: p.user_id, kind, amount_cents: amountCents, detail })
       .onConflict(['payment_id', 'kind'])
       .ignore();
+    await auditPayment(trx, p, kind, amountCents, { detail, ledger_transaction_id: ledgerTransactionId, source: 'hermes' });
   }
 
   async function paymentMethodFor(userId: string): Promise<string> {
@@ -173,8 +187,7 @@ export function createEscrowActivities({
           .where({ id: p.id })
           .update({ status: 'captured', captured_cents: input.amountCents })
           .returning('*');
-        await recordEvent(trx, p, 'captured', input.amountCents);
-        await postLedger(trx, {
+        const posted = await postLedger(trx, {
           idempotencyKey: input.idempotencyKey,
           kind: 'capture',
           description: `escrow captured for contract ${p.contract_id}`,
@@ -183,6 +196,7 @@ export function createEscrowActivities({
           paymentId: p.id,
           lines: captureMovement(p.contract_id, input.amountCents),
         });
+        await recordEvent(trx, p, 'captured', input.amountCents, null, posted.transactionId);
         return toView(row, config);
       });
     },
@@ -217,8 +231,7 @@ export function createEscrowActivities({
           .where({ id: p.id })
           .update({ status: 'refunded', refunded_cents: amount, last_error: input.reason })
           .returning('*');
-        await recordEvent(trx, p, 'refunded', amount, input.reason);
-        await postLedger(trx, {
+        const posted = await postLedger(trx, {
           idempotencyKey: input.idempotencyKey,
           kind: 'refund',
           description: `escrow refunded for contract ${p.contract_id}: ${input.reason}`,
@@ -227,6 +240,7 @@ export function createEscrowActivities({
           paymentId: p.id,
           lines: refundMovement(p.contract_id, amount),
         });
+        await recordEvent(trx, p, 'refunded', amount, input.reason, posted.transactionId);
         return toView(row, config);
       });
     },
@@ -239,10 +253,25 @@ export function createEscrowActivities({
     async settleContract(input: { contractId: string; agentId: string; priceCents: number; currency: string; idempotencyKey: string; closedAt: string }): Promise<void> {
       const changed = await knex.transaction(async (trx) => {
         await lockContract(trx, input.contractId);
+        const { feeCents, payoutCents } = splitPlatformFee(input.priceCents, config.PLATFORM_FEE_BPS);
+        const settlement = {
+          agent_id: input.agentId,
+          price_cents: input.priceCents,
+          currency: input.currency,
+          platform_fee_bps: config.PLATFORM_FEE_BPS,
+          fee_cents: feeCents,
+          payout_cents: payoutCents,
+          owner_id: null as string | null,
+          payment_id: null as string | null,
+          ledger_transaction_id: null as string | null,
+          closed_at: input.closedAt,
+        };
         if (input.priceCents > 0) {
           const agent = await trx('agents').where({ id: input.agentId }).first('owner_id');
           const payment = await trx('payments').where({ contract_id: input.contractId, status: 'captured' }).first('id');
-          await postLedger(trx, {
+          settlement.owner_id = agent.owner_id;
+          settlement.payment_id = payment?.id ?? null;
+          const posted = await postLedger(trx, {
             idempotencyKey: input.idempotencyKey,
             kind: 'settlement',
             description: `contract ${input.contractId} settled`,
@@ -251,7 +280,9 @@ export function createEscrowActivities({
             paymentId: payment?.id ?? null,
             lines: settlementMovement(input.contractId, agent.owner_id, input.priceCents, config.PLATFORM_FEE_BPS),
           });
+          settlement.ledger_transaction_id = posted.transactionId;
         }
+        await appendAudit(trx, input.contractId, 'settlement', settlement, 'settlement');
         return transitionContract(trx, input.contractId, 'SETTLED', { closedAt: input.closedAt });
       });
       if (changed) countEnded(metrics.contracts, 'SETTLED', null);
@@ -266,6 +297,42 @@ export function createEscrowActivities({
     refundEscrow: timedEscrow(metrics.escrow, 'refund', escrow.refundEscrow),
     settleContract: timedEscrow(metrics.escrow, 'settle', escrow.settleContract),
   };
+}
+
+const AUDIT_KIND: Record<PaymentEventKind, AuditKind> = {
+  requires_action: 'escrow_action_required',
+  authorized: 'escrow_held',
+  failed: 'escrow_failed',
+  captured: 'escrow_captured',
+  voided: 'escrow_voided',
+  refunded: 'escrow_refunded',
+  disputed: 'escrow_disputed',
+};
+
+/**
+ * A payment step in the contract's audit chain (keyed by payment and kind, like payment_events).
+ * Shared with the Stripe-reported reversals (activities/payment-reversals.ts).
+ */
+export async function auditPayment(
+  trx: Knex.Transaction,
+  p: Pick<PaymentRow, 'id' | 'contract_id' | 'stripe_payment_intent_id' | 'currency'>,
+  kind: PaymentEventKind,
+  amountCents: number,
+  extra: { detail: string | null; ledger_transaction_id: string | null; source: 'hermes' | 'stripe' },
+): Promise<void> {
+  await appendAudit(
+    trx,
+    p.contract_id,
+    AUDIT_KIND[kind],
+    {
+      payment_id: p.id,
+      payment_intent_id: p.stripe_payment_intent_id,
+      amount_cents: amountCents,
+      currency: p.currency.trim(),
+      ...extra,
+    },
+    `payment/${p.id}/${kind}`,
+  );
 }
 
 function toView(row: PaymentRow, config: Pick<EscrowConfig, 'ESCROW_ACTION_TIMEOUT_SECONDS'>): PaymentView {

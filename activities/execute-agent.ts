@@ -10,6 +10,7 @@ import type { Config } from '../lib/config';
 import { rooms } from '../lib/events';
 import { sandboxMetrics, type SandboxMetrics } from '../lib/metrics';
 import { appendEvents } from '../lib/outbox';
+import { appendAudit } from '../lib/audit';
 import { SandboxError, type WasmSandbox } from '../sandbox';
 import { Registry } from 'prom-client';
 import { rejectingBadData } from './data-errors';
@@ -32,6 +33,9 @@ interface RunRecord extends Pick<ExecutionReport, 'outcome' | 'exitCode' | 'dura
 }
 
 const NO_OUTPUT = Buffer.alloc(0);
+
+/** What the guest reads on stdin: the request's input as JSON. */
+const stdinOf = (req: ExecuteAgentRequest) => JSON.stringify(req.input);
 
 /** The report's text for output bytes, and whether it is exactly those bytes. */
 function reportText(bytes: Buffer) {
@@ -102,6 +106,33 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, metri
       .onConflict(knex.raw('(contract_id, task_id, round, attempt)'))
       .merge()
       .returning(['id', 'stdout_sha256', 'stdout_bytes', 'stderr_sha256', 'stderr_bytes']);
+    // A contract's run is a fact its money depends on: what ran (the module's SHA-256, checked
+    // before the run), on what (the SHA-256 of the exact stdin bytes), what it produced and cost.
+    if (req.contractId) {
+      await appendAudit(
+        trx,
+        req.contractId,
+        'execution',
+        {
+          task_result_id: inserted.id,
+          agent_id: req.agentId,
+          round: req.round ?? 1,
+          attempt,
+          module_sha256: req.binaryHash,
+          input_sha256: sha256Hex(Buffer.from(stdinOf(req))),
+          outcome: row.outcome,
+          exit_code: row.exitCode,
+          stdout_sha256: inserted.stdout_sha256,
+          stdout_bytes: inserted.stdout_bytes,
+          stderr_sha256: inserted.stderr_sha256,
+          stderr_bytes: inserted.stderr_bytes,
+          fuel_consumed: Number(row.fuelConsumed),
+          duration_ms: Math.round(row.durationMs * 1000) / 1000,
+          message: row.message,
+        },
+        `execution/${req.round ?? 1}/${attempt}`,
+      );
+    }
     const stdout = reportText(row.stdout);
     const stderr = reportText(row.stderr);
     return {
@@ -161,7 +192,7 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, metri
           result = await sandbox.run({
             module,
             moduleSha256: req.binaryHash,
-            stdin: JSON.stringify(req.input),
+            stdin: stdinOf(req),
             fuel: config.SANDBOX_FUEL,
             memoryBytes: config.SANDBOX_MEMORY_BYTES,
             outputBytes: config.SANDBOX_OUTPUT_BYTES,

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { postLedger } from '../db/ledger';
 import { clawbackMovement, refundMovement } from '../domain/ledger';
+import { auditPayment } from './escrow';
 
 export interface PaymentReversal {
   paymentIntentId: string;
@@ -36,7 +37,7 @@ export function createPaymentReversalActivities({ knex }: { knex: Knex }) {
         } else {
           lines = refundMovement(p.contract_id, amount);
         }
-        await postLedger(trx, {
+        const posted = await postLedger(trx, {
           idempotencyKey: `stripe-event/${r.eventId}`,
           kind: settled ? 'clawback' : 'refund',
           description: `payment ${r.kind} at Stripe (${r.eventId})`,
@@ -50,6 +51,7 @@ export function createPaymentReversalActivities({ knex }: { knex: Knex }) {
           .insert({ payment_id: p.id, contract_id: p.contract_id, user_id: p.user_id, kind: r.kind, amount_cents: amount, detail: r.eventId })
           .onConflict(['payment_id', 'kind'])
           .ignore();
+        await auditPayment(trx, p, r.kind, amount, { detail: `stripe event ${r.eventId}`, ledger_transaction_id: posted.transactionId, source: 'stripe' });
         return 'applied';
       });
     },

@@ -12,6 +12,7 @@ import { a2aRouter } from './routes/a2a';
 import { agentsRouter } from './routes/agents';
 import { authRouter } from './routes/auth';
 import { docsRouter } from './routes/docs';
+import { auditRouter } from './routes/audit';
 import { contractsRouter } from './routes/contracts';
 import { healthRouter } from './routes/health';
 import { marketplaceRouter } from './routes/marketplace';
@@ -54,7 +55,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(cleanInput({ rawBodyPrefixes: [RAW_BODY_PREFIX] }));
 
   const api = new Router({ prefix: '/api/v1' });
-  for (const router of [authRouter, agentsRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, a2aRouter, webhooksRouter, docsRouter]) {
+  for (const router of [authRouter, agentsRouter, auditRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, a2aRouter, webhooksRouter, docsRouter]) {
     const r = router(deps);
     api.use(r.routes(), r.allowedMethods());
   }

@@ -19,8 +19,8 @@ import { uuid } from './validate';
 // real responses against the document.
 
 type Method = 'get' | 'post' | 'put';
-/** Who may call: a user's JWT, an agent's API key, anyone, Stripe (signed body), or operators (metrics). */
-type Caller = 'user' | 'agent' | 'public' | 'stripe' | 'operator';
+/** Who may call: a user's JWT, an agent's API key, either, anyone, Stripe (signed body), or operators (metrics). */
+type Caller = 'user' | 'agent' | 'user_or_agent' | 'public' | 'stripe' | 'operator';
 
 interface Response {
   description: string;
@@ -174,6 +174,12 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: `${V1}/contracts`, summary: 'Your contracts, newest first', tag: 'contracts', caller: 'user', query: listContracts, responses: { 200: { description: 'a page', schema: res.contractPage } } },
   { method: 'get', path: `${V1}/contracts/:id`, summary: 'A contract with bids, award, deliveries and sandbox executions', tag: 'contracts', caller: 'user', params: idParam, responses: { 200: { description: 'the contract', schema: res.contractDetailSchema } } },
   { method: 'get', path: `${V1}/contracts/:id/state`, summary: "The workflow's live view", tag: 'contracts', caller: 'user', params: idParam, responses: { 200: { description: 'the state', schema: res.contractStateSchema } } },
+  {
+    method: 'get', path: `${V1}/contracts/:id/audit`, summary: "The contract's audit chain, checked", tag: 'contracts', caller: 'user_or_agent', params: idParam,
+    description:
+      "Every fact that decided the contract's money (terms, award, escrow steps, each sandbox run, deliveries, validations, the review, settlement, the end), as hash-chained records: each `hash` is the SHA-256 of the RFC 8785 canonical JSON of {contract_id, seq, kind, at, facts, prev_hash}, and `prev_hash` is the previous record's hash (64 zeros first), so the chain can be re-checked without Hermes. For the owner (Bearer) or an agent it was awarded to (X-API-Key); 404 to anyone else.",
+    responses: { 200: { description: 'the chain and whether it verifies', schema: res.auditChainResponse } },
+  },
   drive('close-bidding', 'Close bidding now (auto award ranks the bids)'),
   drive('award', 'Award a bid by hand (manual award mode)', awardBody),
   drive('accept', 'Accept the delivery with a rating: the escrow is captured and the agent paid', acceptBody),
@@ -350,7 +356,7 @@ function responsesOf(op: Operation, schemas: SchemaSet): Json {
   const v1 = op.path.startsWith(V1);
   // The text rule (api/input-guards.ts) applies to the path and query of every route under /api/v1.
   if (v1) under(400, errorResponse(op.caller === 'stripe' ? 'INVALID_SIGNATURE: the signature, or its timestamp, is not right' : 'VALIDATION_ERROR and kin: `details` names the field'));
-  if (op.caller === 'user' || op.caller === 'agent') under(401, errorResponse('UNAUTHENTICATED: no credentials, or ones that are invalid, expired or revoked'));
+  if (op.caller === 'user' || op.caller === 'agent' || op.caller === 'user_or_agent') under(401, errorResponse('UNAUTHENTICATED: no credentials, or ones that are invalid, expired or revoked'));
   // FORBIDDEN also answers a browser whose Origin is not on the CORS allow-list (api/cors.ts).
   if (v1) under(403, errorResponse('FORBIDDEN, AGENT_INACTIVE, NOT_AWARDED_AGENT, CAPABILITY_MISMATCH'));
   if (v1 && (op.params || op.body || op.multipart)) under(404, errorResponse('NOT_FOUND: missing or not yours (the same answer, so ids reveal nothing); `details` names a body field'));
@@ -370,6 +376,7 @@ function responsesOf(op: Operation, schemas: SchemaSet): Json {
 const SECURITY: Record<Caller, Json[]> = {
   user: [{ bearerAuth: [] }],
   agent: [{ agentApiKey: [] }],
+  user_or_agent: [{ bearerAuth: [] }, { agentApiKey: [] }],
   public: [],
   stripe: [],
   // The token is optional where the metrics server allows local clients without one.

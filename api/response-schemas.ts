@@ -544,3 +544,36 @@ export const readinessResponse = z
   })
   .meta({ id: 'Readiness', description: 'each check is `ok` or `error: <why>`' });
 
+
+// ---- audit chain (domain/audit.ts) ----
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+export const auditRecordSchema = z
+  .object({
+    seq: z.number().int().min(1),
+    kind: z.string().meta({ description: 'created, awarded, escrow_held, escrow_captured, escrow_voided, escrow_refunded, execution, delivery, validation, review, settlement, closed, …' }),
+    at: time.nullable().meta({ description: 'when it was appended; null only when the stored record is not a record (tampered)' }),
+    facts: z.record(z.string(), anyJson).nullable().meta({ description: 'the fact, snake_case; null only when the stored record is not a record (tampered)' }),
+    prev_hash: sha256,
+    hash: sha256.meta({ description: 'SHA-256 (hex) of the RFC 8785 canonical JSON of {contract_id, seq, kind, at, facts, prev_hash}' }),
+  })
+  .meta({ id: 'AuditRecord' });
+export const auditBreakSchema = z
+  .object({
+    seq: z.number().int(),
+    kind: z.string(),
+    reason: z.enum(['hash_mismatch', 'seq_gap', 'prev_hash_mismatch', 'malformed', 'column_mismatch']),
+    expected: z.string(),
+    stored: z.string(),
+    message: z.string(),
+  })
+  .meta({ id: 'AuditBreak', description: 'The first link of the chain that does not hold.' });
+export const auditChainResponse = z
+  .object({
+    contract_id: id,
+    records: z.array(auditRecordSchema),
+    head_hash: sha256.meta({ description: "the last record's hash (64 zeros for an empty chain): keep it, and a later rewrite of the chain cannot match it" }),
+    verified: z.boolean(),
+    broken_at: auditBreakSchema.nullable(),
+  })
+  .meta({ id: 'AuditChain' });

@@ -3,6 +3,7 @@ import type { Award } from '../domain/contract-types';
 import { TERMINAL_STATUSES, type ContractStatus, type FailureReason } from '../domain/statuses';
 import { rooms, type HermesEvent } from '../lib/events';
 import { appendEvents } from '../lib/outbox';
+import { appendAudit } from '../lib/audit';
 
 // The one writer of contracts.status after the row is created BIDDING: each transition is one
 // transaction that sets the status and its fields and appends the events it implies.
@@ -48,6 +49,21 @@ export async function transitionContract(
   const [row] = await trx('contracts').where({ id: contractId }).update({ status, ...columns(fields) }).returning('*');
   if (before === status) return false;
   await appendEvents(trx, contractId, await impliedEvents(trx, row));
+  // The contract's end, in its audit chain (a later Stripe refund or dispute may follow it).
+  if (TERMINAL_STATUSES.includes(status)) {
+    await appendAudit(
+      trx,
+      contractId,
+      'closed',
+      {
+        status,
+        failure_reason: row.failure_reason ?? null,
+        status_detail: row.status_detail ?? null,
+        closed_at: row.closed_at ? new Date(row.closed_at).toISOString() : null,
+      },
+      'closed',
+    );
+  }
   return true;
 }
 

@@ -1,0 +1,109 @@
+import type { Knex } from 'knex';
+import { ChainVerifier, GENESIS_HASH, sealRecord, verifyChain, type AuditKind, type ChainBreak, type ChainVerdict, type StoredAuditRecord } from '../domain/audit';
+
+// Writing and reading the contract audit chains (table contract_audit; the format is in
+// domain/audit.ts). A fact's record is appended by the transaction that writes the fact, so the
+// record exists iff the fact committed.
+
+export const AUDIT_TABLE = 'contract_audit';
+
+export interface Appended {
+  seq: number;
+  hash: string;
+  /** False when the fact was already recorded (a retried write): nothing was appended. */
+  appended: boolean;
+}
+
+/**
+ * Appends one record to a contract's chain inside `trx`, the transaction that writes the fact.
+ *
+ * - `kind`: what the record is about (domain/audit.ts AUDIT_KINDS).
+ * - `facts`: the fact itself, JSON with snake_case keys (no undefined values where they matter:
+ *   an undefined member is left out of the canonical form, as JSON.stringify does).
+ * - `factKey`: names this fact uniquely within the contract (e.g. `delivery/2`,
+ *   `validation/<delivery_id>`). A second append with the same key — an activity retried after
+ *   its commit, or a write that repeats — appends nothing and returns the first record.
+ *
+ * Appends for one contract are serialized by a transaction-scoped advisory lock, held until
+ * `trx` ends: call this last in the transaction (after its row locks) and keep the transaction
+ * short after it.
+ */
+export async function appendAudit(
+  trx: Knex.Transaction,
+  contractId: string,
+  kind: AuditKind,
+  facts: Record<string, unknown>,
+  factKey: string,
+): Promise<Appended> {
+  await trx.raw('SELECT pg_advisory_xact_lock(hashtextextended(?, 0))', [`${AUDIT_TABLE}:${contractId}`]);
+  const existing = await trx(AUDIT_TABLE).where({ contract_id: contractId, fact_key: factKey }).first('seq', 'hash');
+  if (existing) return { seq: existing.seq, hash: existing.hash, appended: false };
+  const head = await trx(AUDIT_TABLE).where({ contract_id: contractId }).orderBy('seq', 'desc').first('seq', 'hash');
+  const seq = (head?.seq ?? 0) + 1;
+  const prevHash: string = head?.hash ?? GENESIS_HASH;
+  const { record, hash } = sealRecord({ contract_id: contractId, seq, kind, at: new Date().toISOString(), facts, prev_hash: prevHash });
+  await trx(AUDIT_TABLE).insert({ contract_id: contractId, seq, kind, fact_key: factKey, record, prev_hash: prevHash, hash });
+  return { seq, hash, appended: true };
+}
+
+const COLUMNS = ['contract_id', 'seq', 'kind', 'record', 'prev_hash', 'hash'] as const;
+
+/** One contract's chain as stored, in seq order. */
+export async function loadChain(knex: Knex, contractId: string): Promise<StoredAuditRecord[]> {
+  return knex(AUDIT_TABLE).where({ contract_id: contractId }).orderBy('seq').select(COLUMNS);
+}
+
+/** One contract's chain and its verdict. */
+export async function verifyContractChain(knex: Knex, contractId: string): Promise<{ records: StoredAuditRecord[]; verdict: ChainVerdict }> {
+  const records = await loadChain(knex, contractId);
+  return { records, verdict: verifyChain(contractId, records) };
+}
+
+export interface AllChainsReport {
+  contracts: number;
+  records: number;
+  verified: number;
+  /** The first broken link of each chain that has one, in contract id order. */
+  broken: ChainBreak[];
+}
+
+/**
+ * Recomputes every chain in the database. Rows are read in (contract_id, seq) order in pages
+ * (keyset pagination), so memory stays at one page whatever the table's size; `onChain` hears
+ * each chain's verdict as it completes.
+ */
+export async function verifyAllChains(
+  knex: Knex,
+  opts: { pageSize?: number; onChain?: (verdict: ChainVerdict) => void } = {},
+): Promise<AllChainsReport> {
+  const pageSize = opts.pageSize ?? 2_000;
+  const report: AllChainsReport = { contracts: 0, records: 0, verified: 0, broken: [] };
+  let current = null as ChainVerifier | null;
+  const finish = () => {
+    if (!current) return;
+    const verdict = current.result();
+    report.contracts++;
+    if (verdict.broken_at) report.broken.push(verdict.broken_at);
+    else report.verified++;
+    opts.onChain?.(verdict);
+  };
+  let after: { contract_id: string; seq: number } | null = null;
+  for (;;) {
+    let q = knex(AUDIT_TABLE).select(COLUMNS).orderBy([{ column: 'contract_id' }, { column: 'seq' }]).limit(pageSize);
+    if (after) q = q.whereRaw('(contract_id, seq) > (?::uuid, ?::integer)', [after.contract_id, after.seq]);
+    const page: StoredAuditRecord[] = await q;
+    for (const row of page) {
+      if (current?.contractId !== row.contract_id) {
+        finish();
+        current = new ChainVerifier(row.contract_id);
+      }
+      current.push(row);
+      report.records++;
+    }
+    if (page.length < pageSize) break;
+    const last = page[page.length - 1]!;
+    after = { contract_id: last.contract_id, seq: last.seq };
+  }
+  finish();
+  return report;
+}
