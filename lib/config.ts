@@ -99,6 +99,11 @@ const schema = z
     SANDBOX_MODULE_CACHE: z.coerce.number().int().positive().default(64),
     SANDBOX_MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(16 * 1024 * 1024),
     SANDBOX_FUEL: z.coerce.number().int().positive().default(2_000_000_000),
+    // fuel: count and budget wasmtime fuel (SANDBOX_FUEL) besides the deadline; epoch: the
+    // deadline (epoch interruption) only, the run's cost is its CPU time. README, "Sandbox".
+    SANDBOX_METERING: z.enum(['fuel', 'epoch']).default('fuel'),
+    // Instance slots of wasmtime's pooling allocator per sandbox (0: map per run).
+    SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(10_000).default(64),
     SANDBOX_MEMORY_BYTES: z.coerce.number().int().positive().default(128 * 1024 * 1024),
     SANDBOX_OUTPUT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
     SANDBOX_MIN_TIMEOUT_SECONDS: seconds(5),

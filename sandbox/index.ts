@@ -36,13 +36,36 @@ export interface RunOptions extends RunLimits {
   signal?: AbortSignal;
 }
 
+export type SandboxMetering = 'epoch' | 'fuel';
+
+export interface SandboxOptions {
+  /** Compiled modules kept, least recently used evicted first (default 64). */
+  cacheCapacity?: number;
+  /**
+   * How compute is metered. Both stop every run at its wall-clock deadline (epoch
+   * interruption) and report its CPU time. `fuel` also counts wasmtime fuel (about one unit
+   * per instruction), enforces the run's fuel budget (`fuel_exhausted`) and reports
+   * `fuelConsumed`; compiled code pays for the counting. `epoch` (default) does not count
+   * fuel: `fuelConsumed` is 0 and the `fuel` limit is not enforced.
+   */
+  metering?: SandboxMetering;
+  /** Instance slots of wasmtime's pooling allocator (default 64); 0 maps resources per run. */
+  poolSize?: number;
+  /** Largest memoryBytes a run may ask for (default 4 GiB). */
+  maxMemoryBytes?: number;
+}
+
 export interface RunResult {
   outcome: SandboxOutcome;
   exitCode: number | null;
   stdout: Buffer;
   stderr: Buffer;
+  /** Fuel burnt; 0 when the sandbox meters by epoch only (see `metering`). */
   fuelConsumed: number;
   durationMs: number;
+  /** CPU time spent on the run (instantiation, guest code, WASI calls), in microseconds. */
+  cpuTimeUs: number;
+  metering: SandboxMetering;
   /** Trap message, or what stopped the run; null when it ran to completion. */
   message: string | null;
   moduleSha256: string;
@@ -65,11 +88,16 @@ interface NativeRunResult {
   stderr: Buffer;
   fuelConsumed: number;
   durationMs: number;
+  cpuTimeUs: number;
+  metering: string;
   message?: string | null;
   moduleSha256: string;
 }
 
 interface NativeSandbox {
+  readonly metering: string;
+  readonly poolSize: number;
+  readonly poolError: string | null;
   compile(module: Buffer): Promise<{ sha256: string; size: number }>;
   hasModule(sha256: string): boolean;
   readonly cachedModules: number;
@@ -78,7 +106,7 @@ interface NativeSandbox {
 }
 
 interface NativeAddon {
-  Sandbox: new (options?: { cacheCapacity?: number }) => NativeSandbox;
+  Sandbox: new (options?: SandboxOptions) => NativeSandbox;
   watToWasm(text: string): Buffer;
 }
 
@@ -109,9 +137,30 @@ const toBuffer = (b: Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buff
 export class WasmSandbox {
   private constructor(private readonly native: NativeSandbox) {}
 
-  static load(addonPath: string, options: { cacheCapacity?: number } = {}): WasmSandbox {
+  static load(addonPath: string, options: SandboxOptions = {}): WasmSandbox {
     const addon = loadAddon(addonPath);
-    return new WasmSandbox(new addon.Sandbox({ cacheCapacity: options.cacheCapacity }));
+    return new WasmSandbox(
+      new addon.Sandbox({
+        cacheCapacity: options.cacheCapacity,
+        metering: options.metering,
+        poolSize: options.poolSize,
+        maxMemoryBytes: options.maxMemoryBytes,
+      }),
+    );
+  }
+
+  get metering(): SandboxMetering {
+    return this.native.metering as SandboxMetering;
+  }
+
+  /** Instance slots of the pooling allocator; 0 when every run maps its own resources. */
+  get poolSize(): number {
+    return this.native.poolSize;
+  }
+
+  /** Why the pooling allocator is off although asked for (address space refused), if it is. */
+  get poolError(): string | null {
+    return this.native.poolError ?? null;
   }
 
   /** Compile and link against WASI preview 1; throws SandboxError('INVALID_MODULE') saying why. */
@@ -155,6 +204,8 @@ export class WasmSandbox {
         stderr: r.stderr,
         fuelConsumed: r.fuelConsumed,
         durationMs: r.durationMs,
+        cpuTimeUs: r.cpuTimeUs,
+        metering: r.metering as SandboxMetering,
         message: r.message ?? null,
         moduleSha256: r.moduleSha256,
       };

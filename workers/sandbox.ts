@@ -21,13 +21,20 @@ const registry = createRegistry();
 const knex = createKnex(config);
 const s3 = createS3(config);
 await ensureBucket(s3, config.S3_BUCKET);
-const sandbox = WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE });
+const sandbox = WasmSandbox.load(config.SANDBOX_ADDON_PATH, {
+  cacheCapacity: config.SANDBOX_MODULE_CACHE,
+  metering: config.SANDBOX_METERING,
+  poolSize: config.SANDBOX_POOL_SIZE,
+});
+if (sandbox.poolError) {
+  log.warn({ err: sandbox.poolError }, 'sandbox: the pooling allocator could not reserve its address space; resources are mapped per run');
+}
 const activities = createSandboxActivities({ knex, sandbox, binaries: createBinaryStore(s3, config.S3_BUCKET), config, metrics: sandboxMetrics(registry) });
 const worker = await createSandboxWorker({ config, activities });
 const metrics = config.SANDBOX_METRICS_PORT
   ? await serveMetrics({ registry, host: config.METRICS_HOST, port: config.SANDBOX_METRICS_PORT, token: config.METRICS_TOKEN, allowLocal: config.NODE_ENV !== 'production', sdkMetricsUrl, log })
   : null;
-log.info({ taskQueue: config.SANDBOX_TASK_QUEUE, concurrency: config.SANDBOX_CONCURRENCY, metrics: metrics?.url ?? null }, 'sandbox worker started');
+log.info({ taskQueue: config.SANDBOX_TASK_QUEUE, concurrency: config.SANDBOX_CONCURRENCY, metering: sandbox.metering, poolSize: sandbox.poolSize, metrics: metrics?.url ?? null }, 'sandbox worker started');
 try {
   await worker.run();
 } finally {

@@ -1,6 +1,7 @@
-//! Node binding for the Hermes sandbox. Every run happens on its own thread; the JS side gets
-//! a Promise and can cancel by run id. Nothing a guest does can panic or abort the host: guest
-//! faults are wasmtime traps, and a panic on a run thread becomes a rejected Promise.
+//! Node binding for the Hermes sandbox. Every run is a task on the addon's Tokio worker
+//! threads; the JS side gets a Promise and can cancel by run id. Nothing a guest does can
+//! panic or abort the host: guest faults are wasmtime traps, and a panic in a run becomes a
+//! rejected Promise.
 
 mod capped_pipe;
 mod engine;
@@ -13,13 +14,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine::SandboxEngine;
+use engine::{EngineOptions, Metering, SandboxEngine};
 use run::{RunSpec, StopFlag};
 
 #[napi(object)]
 pub struct SandboxOptions {
     /// How many compiled modules to keep, least recently used evicted first.
     pub cache_capacity: Option<u32>,
+    /// "fuel" (default): count and budget wasmtime fuel (exact, deterministic); "epoch": no
+    /// fuel, the cost is the run's CPU time. Both have the epoch deadline and report CPU time.
+    pub metering: Option<String>,
+    /// Instance slots of the pooling allocator (default 64); 0 maps every run's memory, tables
+    /// and stack on demand. Runs beyond it wait for a slot.
+    pub pool_size: Option<u32>,
+    /// Largest `memory_bytes` a run may be given (default and ceiling: 4 GiB, all a 32-bit
+    /// module can address).
+    pub max_memory_bytes: Option<i64>,
 }
 
 #[napi(object)]
@@ -50,8 +60,13 @@ pub struct RunResult {
     pub exit_code: Option<i32>,
     pub stdout: Buffer,
     pub stderr: Buffer,
+    /// Fuel burnt; 0 when the sandbox does not meter fuel (`metering` is "epoch").
     pub fuel_consumed: i64,
     pub duration_ms: f64,
+    /// CPU time spent on the run, in microseconds, whatever the metering.
+    pub cpu_time_us: i64,
+    /// "fuel" or "epoch": how this run was metered.
+    pub metering: String,
     pub message: Option<String>,
     pub module_sha256: String,
 }
@@ -76,10 +91,40 @@ fn first_line(e: &wasmtime::Error) -> String {
 impl Sandbox {
     #[napi(constructor)]
     pub fn new(options: Option<SandboxOptions>) -> Result<Self> {
-        let capacity = options.and_then(|o| o.cache_capacity).unwrap_or(64) as usize;
-        let engine = SandboxEngine::new(capacity)
-            .map_err(|e| Error::from_reason(format!("sandbox engine: {e}")))?;
+        let o = options.unwrap_or(SandboxOptions { cache_capacity: None, metering: None, pool_size: None, max_memory_bytes: None });
+        let metering = match o.metering.as_deref() {
+            None | Some("fuel") => Metering::Fuel,
+            Some("epoch") => Metering::Epoch,
+            Some(other) => {
+                return Err(Error::new(Status::InvalidArg, format!("metering must be \"epoch\" or \"fuel\", not {other:?}")))
+            }
+        };
+        let engine = SandboxEngine::new(EngineOptions {
+            cache_capacity: o.cache_capacity.unwrap_or(64) as usize,
+            metering,
+            pool_size: o.pool_size.unwrap_or(64),
+            max_memory_bytes: o.max_memory_bytes.map(|b| b.max(0) as usize).unwrap_or(usize::MAX),
+        })
+        .map_err(|e| Error::from_reason(format!("sandbox engine: {e}")))?;
         Ok(Self { engine, runs: Arc::new(Mutex::new(HashMap::new())) })
+    }
+
+    /// "fuel" or "epoch".
+    #[napi(getter)]
+    pub fn metering(&self) -> String {
+        self.engine.metering.as_str().to_string()
+    }
+
+    /// Instance slots of the pooling allocator; 0 when resources are mapped per run.
+    #[napi(getter)]
+    pub fn pool_size(&self) -> u32 {
+        self.engine.pool_size
+    }
+
+    /// Why the pooling allocator could not be set up, when it could not.
+    #[napi(getter)]
+    pub fn pool_error(&self) -> Option<String> {
+        self.engine.pool_error.clone()
     }
 
     /// Validate by compiling and linking against WASI preview 1; caches the result.
@@ -167,40 +212,21 @@ impl Sandbox {
             self.runs.lock().unwrap().insert(id.clone(), stop.clone());
         }
 
-        let (tx, rx) = tokio::sync::oneshot::channel();
         let sha256 = compiled.sha256.clone();
-        let thread_stop = stop.clone();
-        let spawned = std::thread::Builder::new()
-            .name("hermes-sandbox-run".into())
-            .stack_size(4 << 20)
-            .spawn(move || {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
-                    rt.block_on(run::execute(engine, compiled, spec, thread_stop))
-                        .map_err(|e| std::io::Error::other(e.to_string()))
-                }));
-                let _ = tx.send(result);
-            });
-        let outcome = match spawned {
-            Ok(_) => rx.await,
-            Err(e) => {
-                self.forget(&run_id);
-                return Err(Error::from_reason(format!("could not start a sandbox thread: {e}")));
-            }
-        };
+        // Right here on the addon's Tokio worker: no thread or task of its own to hand off to
+        // (a panic in the run is caught by run::execute and comes back as an error).
+        let outcome = run::execute(engine, compiled, spec, stop).await;
         self.forget(&run_id);
-        let report = match outcome {
-            Ok(Ok(Ok(report))) => report,
-            Ok(Ok(Err(e))) => return Err(Error::from_reason(format!("sandbox run failed: {e}"))),
-            Ok(Err(_)) | Err(_) => return Err(Error::from_reason("sandbox run panicked".to_string())),
-        };
+        let report = outcome.map_err(|e| Error::from_reason(format!("sandbox run failed: {e}")))?;
         Ok(RunResult {
             outcome: report.outcome.as_str().to_string(),
             exit_code: report.exit_code,
             stdout: report.stdout.into(),
             stderr: report.stderr.into(),
-            fuel_consumed: report.fuel_consumed as i64,
+            fuel_consumed: report.fuel_consumed.unwrap_or(0) as i64,
             duration_ms: report.duration.as_secs_f64() * 1000.0,
+            cpu_time_us: report.cpu_time.as_micros() as i64,
+            metering: self.engine.metering.as_str().to_string(),
             message: report.message,
             module_sha256: sha256,
         })

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 
-const MAX_TABLE_ELEMENTS: usize = 100_000;
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+pub const MAX_TABLES: usize = 8;
 
 pub struct RunLimits {
     pub memory_cap: usize,
@@ -44,7 +45,7 @@ impl ResourceLimiter for RunLimits {
         1
     }
     fn tables(&self) -> usize {
-        8
+        MAX_TABLES
     }
     fn memories(&self) -> usize {
         1

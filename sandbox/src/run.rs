@@ -1,9 +1,13 @@
-//! One guest run: a fresh store with its own WASI context, limits and deadline, executed on a
-//! dedicated thread with a current-thread Tokio runtime so it never blocks Node's event loop
-//! or its libuv pool.
+//! One guest run: a fresh store with its own WASI context, limits and deadline, executed as a
+//! task on the addon's Tokio worker threads (never Node's event loop or its libuv pool). The
+//! guest runs on a fiber and yields at every epoch tick, so a long computation shares the
+//! workers with other runs instead of holding one.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -11,7 +15,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use crate::capped_pipe::CappedPipe;
-use crate::engine::{Compiled, SandboxEngine};
+use crate::engine::{Compiled, Metering, SandboxEngine};
 use crate::limits::RunLimits;
 
 pub struct RunState {
@@ -61,8 +65,11 @@ pub struct RunReport {
     pub exit_code: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
-    pub fuel_consumed: u64,
+    /// None when the engine does not meter fuel.
+    pub fuel_consumed: Option<u64>,
     pub duration: Duration,
+    /// CPU time spent on the run's behalf (instantiation, guest code, WASI calls, teardown).
+    pub cpu_time: Duration,
     pub message: Option<String>,
 }
 
@@ -98,7 +105,23 @@ impl StopFlag {
     }
 }
 
+/// Run `compiled` once. The returned future measures the CPU time it is polled for.
 pub async fn execute(
+    engine: Arc<SandboxEngine>,
+    compiled: Arc<Compiled>,
+    spec: RunSpec,
+    stop: Arc<StopFlag>,
+) -> wasmtime::Result<RunReport> {
+    // A pool slot for the whole life of the store (its memory, tables and fiber stack).
+    let _slot = engine.slots.clone().acquire_owned().await.map_err(|e| wasmtime::format_err!("{e}"))?;
+    let cpu = Arc::new(CpuClock::default());
+    let timed = CpuTimed { inner: Box::pin(execute_in_store(engine, compiled, spec, stop)), clock: cpu.clone() };
+    let mut report = timed.await.map_err(|_| wasmtime::format_err!("sandbox run panicked"))??;
+    report.cpu_time = cpu.total();
+    Ok(report)
+}
+
+async fn execute_in_store(
     engine: Arc<SandboxEngine>,
     compiled: Arc<Compiled>,
     spec: RunSpec,
@@ -130,12 +153,16 @@ pub async fn execute(
         RunState { wasi, limits: RunLimits { memory_cap: spec.memory_bytes, hit: memory_hit.clone() } },
     );
     store.limiter(|s| &mut s.limits);
-    store.set_fuel(spec.fuel)?;
-    // Compiled code keeps its fuel count in a register and writes it back to the store only at
-    // calls, returns and refuels, not at epoch checks: a call-free loop stopped by the deadline
-    // would otherwise report the fuel of its last call (~0). Handing fuel out in chunks makes
-    // each refuel a write-back, so the figure read below is short by less than one chunk.
-    store.fuel_async_yield_interval(Some(FUEL_CHUNK))?;
+    let metered = engine.metering == Metering::Fuel;
+    if metered {
+        store.set_fuel(spec.fuel)?;
+        // Compiled code keeps its fuel count in a register and writes it back to the store
+        // only at calls, returns and refuels, not at epoch checks: a call-free loop stopped by
+        // the deadline would otherwise report the fuel of its last call (~0). Handing fuel out
+        // in chunks makes each refuel a write-back, so the figure read below is short by less
+        // than one chunk.
+        store.fuel_async_yield_interval(Some(FUEL_CHUNK))?;
+    }
     store.set_epoch_deadline(1);
     let stop_in_guest = stop.clone();
     store.epoch_deadline_callback(move |_| {
@@ -167,7 +194,7 @@ pub async fn execute(
         _ = watchdog => None,
     };
 
-    let fuel_left = store.get_fuel().unwrap_or(0);
+    let fuel_consumed = if metered { Some(spec.fuel.saturating_sub(store.get_fuel().unwrap_or(0))) } else { None };
     let duration = started.elapsed();
     let stop_reason = stop.reason.load(Ordering::SeqCst);
     let (outcome, exit_code, message) = classify(
@@ -183,8 +210,9 @@ pub async fn execute(
         exit_code,
         stdout: stdout.take(),
         stderr: stderr.take(),
-        fuel_consumed: spec.fuel.saturating_sub(fuel_left),
+        fuel_consumed,
         duration,
+        cpu_time: Duration::ZERO,
         message,
     })
 }
@@ -235,4 +263,50 @@ fn root_message(e: &wasmtime::Error) -> String {
         return trap.to_string();
     }
     e.root_cause().to_string().lines().next().unwrap_or("").trim().to_string()
+}
+
+/// CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec it is given and nothing else.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[derive(Default)]
+struct CpuClock(std::sync::atomic::AtomicU64);
+
+impl CpuClock {
+    fn total(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Adds the thread CPU time of every poll of `inner` to `clock`. A run's work (guest code on
+/// its fiber, host calls, instantiation) happens only inside polls, whichever worker thread
+/// polls it, so the sum is the run's CPU time; waiting (a guest asleep in poll_oneoff, a
+/// slot, the scheduler) is not counted. A panic while polling ends the future with `Err`
+/// rather than unwinding into the runtime's worker.
+struct CpuTimed<F> {
+    inner: Pin<Box<F>>,
+    clock: Arc<CpuClock>,
+}
+
+pub struct Panicked;
+
+impl<F: Future> Future for CpuTimed<F> {
+    type Output = Result<F::Output, Panicked>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let before = thread_cpu_ns();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| this.inner.as_mut().poll(cx)));
+        this.clock.0.fetch_add(thread_cpu_ns().saturating_sub(before), Ordering::Relaxed);
+        match result {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(Panicked)),
+        }
+    }
 }

@@ -53,7 +53,11 @@ export async function startPlatform(overrides: Partial<Config> = {}) {
     // processes: a module the API compiled at upload is not in the worker's cache.
     activities: createSandboxActivities({
       knex: deps.knex,
-      sandbox: WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE }),
+      sandbox: WasmSandbox.load(config.SANDBOX_ADDON_PATH, {
+        cacheCapacity: config.SANDBOX_MODULE_CACHE,
+        metering: config.SANDBOX_METERING,
+        poolSize: config.SANDBOX_POOL_SIZE,
+      }),
       binaries: deps.binaries,
       config,
       metrics: sandboxMetrics(registries.sandbox),

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../../lib/config';
-import { WasmSandbox, watToWasm } from '../../sandbox';
+import { WasmSandbox, watToWasm, type SandboxOptions } from '../../sandbox';
 
 // WASM inputs for tests: WAT fixtures for the edge cases (test/fixtures/wasm) and the example
 // agents that scripts/lib.sh builds from examples/agents.
@@ -17,8 +17,8 @@ export function exampleAgent(name: 'text-stats' | 'json-transform'): Buffer {
   return readFileSync(`${dir}/${name}.wasm`);
 }
 
-export function loadSandbox(cacheCapacity = 16): WasmSandbox {
-  return WasmSandbox.load(addonPath(), { cacheCapacity });
+export function loadSandbox(cacheCapacity = 16, options: Omit<SandboxOptions, 'cacheCapacity'> = {}): WasmSandbox {
+  return WasmSandbox.load(addonPath(), { cacheCapacity, ...options });
 }
 
 /** The same module with a random custom section appended: same behaviour, a hash no cache has seen. */
