@@ -254,6 +254,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/contracts/{id}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The contract's audit chain, checked
+         * @description Every fact that decided the contract's money (terms, award, escrow steps, each sandbox run, deliveries, validations, the review, settlement, the end), as hash-chained records: each `hash` is the SHA-256 of the RFC 8785 canonical JSON of {contract_id, seq, kind, at, facts, prev_hash}, and `prev_hash` is the previous record's hash (64 zeros first), so the chain can be re-checked without Hermes. For the owner (Bearer) or an agent it was awarded to (X-API-Key); 404 to anyone else.
+         */
+        get: operations["getContractsByIdAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/contracts/{id}/award": {
         parameters: {
             query?: never;
@@ -885,6 +905,39 @@ export interface components {
         ApiKey: {
             api_key: string;
             key_prefix: string;
+        };
+        /** @description The first link of the chain that does not hold. */
+        AuditBreak: {
+            expected: string;
+            kind: string;
+            message: string;
+            /** @enum {string} */
+            reason: "hash_mismatch" | "seq_gap" | "prev_hash_mismatch" | "malformed" | "column_mismatch";
+            seq: number;
+            stored: string;
+        };
+        AuditChain: {
+            broken_at: components["schemas"]["AuditBreak"] | null;
+            /** Format: uuid */
+            contract_id: string;
+            /** @description the last record's hash (64 zeros for an empty chain): keep it, and a later rewrite of the chain cannot match it */
+            head_hash: string;
+            records: components["schemas"]["AuditRecord"][];
+            verified: boolean;
+        };
+        AuditRecord: {
+            /** @description when it was appended; null only when the stored record is not a record (tampered) */
+            at: string | null;
+            /** @description the fact, snake_case; null only when the stored record is not a record (tampered) */
+            facts: {
+                [key: string]: unknown;
+            } | null;
+            /** @description SHA-256 (hex) of the RFC 8785 canonical JSON of {contract_id, seq, kind, at, facts, prev_hash} */
+            hash: string;
+            /** @description created, awarded, escrow_held, escrow_captured, escrow_voided, escrow_refunded, execution, delivery, validation, review, settlement, closed, … */
+            kind: string;
+            prev_hash: string;
+            seq: number;
         };
         AwardDetail: {
             /** Format: uuid */
@@ -3311,6 +3364,97 @@ export interface operations {
             /** @description IDEMPOTENCY_KEY_REUSED: the key was used with another request */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAVAILABLE: Temporal or Postgres cannot answer now; nothing is lost, retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getContractsByIdAudit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the chain and whether it verifies */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditChain"];
+                };
+            };
+            /** @description VALIDATION_ERROR and kin: `details` names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no credentials, or ones that are invalid, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN, AGENT_INACTIVE, NOT_AWARDED_AGENT, CAPABILITY_MISMATCH */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NOT_FOUND: missing or not yours (the same answer, so ids reveal nothing); `details` names a body field */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a conflict with the current state (BIDDING_CLOSED, DUPLICATE_BID, INVALID_STATE, CONTRACT_CLOSED, NO_BINARY, INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_IN_USE, …) */
+            409: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
