@@ -1,59 +1,56 @@
 import type { Knex } from 'knex';
 import { MIN_CONTRACTS_FOR_SUCCESS_BADGES, NEUTRAL_FACTOR, TRUST_WEIGHTS, UPTIME_WINDOW_DAYS, type MetricRow } from '../domain/trust';
 
-// domain/trust.ts as one set-based statement: every factor, the score, grade and badges for
-// all agents (or the given ones) from agent_metrics in a single INSERT … SELECT … ON CONFLICT,
-// whatever the number of agents. The definitions are in domain/trust.ts; keep the two equal
-// (test/integration/trust.test.ts compares them on random histories).
+// domain/trust.ts as one set-based statement over the per-agent running aggregates
+// (agent_trust_aggregates, kept by a trigger on agent_metrics in the transaction that inserts
+// the metric row; see its migration): every factor, the score, grade and badges for all agents
+// (or the given ones) in a single INSERT … SELECT … ON CONFLICT. It reads one aggregates row
+// and one agents row per agent and never agent_metrics, so re-scoring one agent after a
+// settlement is O(1) and re-scoring everyone nightly is O(agents), whatever the history.
+// The definitions are in domain/trust.ts; keep the two equal (test/integration/trust.test.ts
+// and trust-aggregates.test.ts compare them on random histories).
 const N = NEUTRAL_FACTOR;
 const W = TRUST_WEIGHTS;
 const SQL = `
-WITH clock AS (SELECT coalesce(:now::timestamptz, now()) AS now),
-a AS (
-  SELECT id AS agent_id, created_at, last_seen_at,
-    CASE WHEN last_seen_at > (SELECT now FROM clock) - interval '${UPTIME_WINDOW_DAYS} days' AND last_seen_at <= (SELECT now FROM clock)
+WITH a AS (
+  SELECT id AS agent_id, created_at, last_seen_at, now, now - interval '${UPTIME_WINDOW_DAYS} days' AS window_start,
+    CASE WHEN last_seen_at > now - interval '${UPTIME_WINDOW_DAYS} days' AND last_seen_at <= now
          THEN floor(extract(epoch FROM last_seen_at) / 86400) END AS seen_day
-  FROM agents
+  FROM agents, (SELECT coalesce(:now::timestamptz, now()) AS now) clock
   WHERE deleted_at IS NULL AND (:all OR id = ANY(:ids::uuid[]))
 ), m AS (
-  -- One pass over each agent's metric rows for every aggregate, uptime days included.
-  SELECT agent_id,
-    count(*) AS total,
-    count(*) FILTER (WHERE outcome = 'success') AS successes,
-    avg(CASE WHEN actual_seconds <= promised_eta_seconds THEN 1.0
-             ELSE greatest(0, 1 - (actual_seconds - promised_eta_seconds)::numeric / promised_eta_seconds) END)
-      FILTER (WHERE outcome = 'success' AND promised_eta_seconds > 0 AND actual_seconds IS NOT NULL) AS latency,
-    avg(rating) AS mean_rating,
-    count(coalesce(execution_ms / 1000.0, actual_seconds)) FILTER (WHERE outcome = 'success') AS timed,
-    avg(coalesce(execution_ms / 1000.0, actual_seconds)) FILTER (WHERE outcome = 'success') AS dur_mean,
-    stddev_pop(coalesce(execution_ms / 1000.0, actual_seconds)) FILTER (WHERE outcome = 'success') AS dur_sd,
-    coalesce(sum(price_cents) FILTER (WHERE outcome = 'success'), 0) AS earnings,
-    count(DISTINCT floor(extract(epoch FROM recorded_at) / 86400)) FILTER (WHERE in_window) AS metric_days,
-    coalesce(bool_or(floor(extract(epoch FROM recorded_at) / 86400) = seen_day) FILTER (WHERE in_window), false) AS seen_on_metric_day
-  FROM (
-    SELECT am.*, a.seen_day,
-      am.recorded_at > (SELECT now FROM clock) - interval '${UPTIME_WINDOW_DAYS} days' AND am.recorded_at <= (SELECT now FROM clock) AS in_window
-    FROM agent_metrics am JOIN a USING (agent_id)
-  ) rows
-  GROUP BY agent_id
-), f AS (
-  SELECT a.agent_id,
-    coalesce(m.total, 0) AS total,
-    coalesce(m.successes, 0) AS successes,
-    coalesce(m.earnings, 0) AS earnings,
-    m.dur_mean,
-    m.latency IS NOT NULL AS latency_measured,
-    CASE WHEN coalesce(m.total, 0) = 0 THEN ${N} ELSE m.successes::numeric / m.total END AS success_rate,
-    coalesce(m.latency, ${N}) AS latency_score,
-    CASE WHEN m.mean_rating IS NULL THEN ${N} ELSE (m.mean_rating - 1) / 4 END AS rating_score,
-    CASE WHEN coalesce(m.total, 0) = 0 AND a.last_seen_at IS NULL THEN ${N}
-         ELSE least(1, (coalesce(m.metric_days, 0) + CASE WHEN a.seen_day IS NOT NULL AND NOT coalesce(m.seen_on_metric_day, false) THEN 1 ELSE 0 END)::numeric
-              / least(${UPTIME_WINDOW_DAYS}, greatest(1, ceil(extract(epoch FROM ((SELECT now FROM clock) - a.created_at)) / 86400)))) END AS uptime_score,
-    CASE WHEN coalesce(m.timed, 0) < 2 THEN ${N}
-         WHEN m.dur_mean > 0 THEN 1 / (1 + m.dur_sd / m.dur_mean)
+  SELECT a.*,
+    coalesce(g.outcomes, 0) AS total,
+    coalesce(g.successes, 0) AS successes,
+    coalesce(g.earnings_cents, 0) AS earnings,
+    g.latency_count, g.latency_sum, g.rating_count, g.rating_sum,
+    coalesce(g.duration_count, 0) AS timed, g.duration_sum_ms::numeric AS dur_sum, g.duration_sumsq_ms AS dur_sumsq,
+    -- The uptime window (window_start, now]: recent_days holds the latest outcome of each UTC
+    -- day, ascending, and width_bucket(x, days) is how many of them are <= x (a binary
+    -- search), so a difference of two counts the days in a half-open range.
+    coalesce(width_bucket(a.now, g.recent_days) - width_bucket(a.window_start, g.recent_days), 0) AS metric_days,
+    -- Whether the day seen is one of those: the entries within that day and the window.
+    coalesce(width_bucket(least(a.now, to_timestamp((a.seen_day + 1) * 86400) - interval '1 microsecond'), g.recent_days)
+           - width_bucket(greatest(a.window_start, to_timestamp(a.seen_day * 86400) - interval '1 microsecond'), g.recent_days), 0) > 0
+      AS seen_on_metric_day
+  FROM a LEFT JOIN agent_trust_aggregates g USING (agent_id)
+), f AS MATERIALIZED (
+  SELECT agent_id, now, total, successes, earnings,
+    CASE WHEN timed > 0 THEN dur_sum / (timed * 1000) END AS dur_mean,
+    coalesce(latency_count, 0) > 0 AS latency_measured,
+    CASE WHEN total = 0 THEN ${N} ELSE successes::numeric / total END AS success_rate,
+    CASE WHEN coalesce(latency_count, 0) = 0 THEN ${N} ELSE latency_sum / latency_count END AS latency_score,
+    CASE WHEN coalesce(rating_count, 0) = 0 THEN ${N} ELSE (rating_sum::numeric / rating_count - 1) / 4 END AS rating_score,
+    CASE WHEN total = 0 AND last_seen_at IS NULL THEN ${N}
+         ELSE least(1, (metric_days + CASE WHEN seen_day IS NOT NULL AND NOT seen_on_metric_day THEN 1 ELSE 0 END)::numeric
+              / least(${UPTIME_WINDOW_DAYS}, greatest(1, ceil(extract(epoch FROM (now - created_at)) / 86400)))) END AS uptime_score,
+    -- 1 / (1 + CV) with CV = population sd / mean = sqrt(nΣd² − (Σd)²) / Σd: exact integers
+    -- under the root, so the running sums give the same figure as a pass over the rows.
+    CASE WHEN timed < 2 THEN ${N}
+         WHEN dur_sum > 0 THEN 1 / (1 + sqrt(timed * dur_sumsq - dur_sum * dur_sum) / dur_sum)
          ELSE 1 END AS consistency_score
-  FROM a LEFT JOIN m USING (agent_id)
-), s AS (
+  FROM m
+), s AS MATERIALIZED (
   SELECT f.*, round((${W.success} * success_rate + ${W.latency} * latency_score + ${W.rating} * rating_score
                     + ${W.uptime} * uptime_score + ${W.consistency} * consistency_score)::numeric, 4) AS trust
   FROM f
@@ -74,7 +71,7 @@ SELECT agent_id, trust,
          WHEN total >= ${MIN_CONTRACTS_FOR_SUCCESS_BADGES} AND round(success_rate::numeric, 4) >= 0.95 THEN 'Reliable' END,
     CASE WHEN latency_measured AND round(latency_score::numeric, 4) >= 0.9 THEN 'Lightning Fast' END
   ]::text[], NULL),
-  total, successes, earnings, round(dur_mean::numeric, 3), (SELECT now FROM clock)
+  total, successes, earnings, round(dur_mean::numeric, 3), now
 FROM s
 ON CONFLICT (agent_id) DO UPDATE SET
   trust_score = excluded.trust_score, grade = excluded.grade, success_rate = excluded.success_rate,
@@ -83,11 +80,31 @@ ON CONFLICT (agent_id) DO UPDATE SET
   successful_contracts = excluded.successful_contracts, total_earnings_cents = excluded.total_earnings_cents,
   avg_execution_seconds = excluded.avg_execution_seconds, computed_at = excluded.computed_at`;
 
-/** Recompute and cache trust for every agent, or only `agentIds`. Returns how many rows. */
-export async function recomputeTrustScores(knex: Knex, opts: { agentIds?: string[]; now?: Date } = {}): Promise<number> {
+type Db = Knex | Knex.Transaction;
+
+/**
+ * Score and cache trust for every agent, or only `agentIds`, from the running aggregates.
+ * Returns how many rows. Inside a transaction (`db` a Knex.Transaction) it sees that
+ * transaction's own metric rows.
+ */
+export async function recomputeTrustScores(db: Db, opts: { agentIds?: string[]; now?: Date } = {}): Promise<number> {
   // Without an explicit time, the database's own clock: metric rows carry its timestamps.
-  const res = await knex.raw(SQL, { all: !opts.agentIds, ids: opts.agentIds ?? [], now: opts.now?.toISOString() ?? null });
+  const res = await db.raw(SQL, { all: !opts.agentIds, ids: opts.agentIds ?? [], now: opts.now?.toISOString() ?? null });
   return res.rowCount ?? 0;
+}
+
+/**
+ * Re-derive the aggregates of every agent (or only `agentIds`) from agent_metrics, set-based
+ * (hermes_trust_rebuild, one GROUP BY pass). Nothing needs this in normal operation — the
+ * trigger keeps them — it is the repair and the reference the incremental path is tested
+ * against. `now` anchors the uptime window's day list. Returns how many aggregate rows.
+ */
+export async function rebuildTrustAggregates(db: Db, opts: { agentIds?: string[]; now?: Date } = {}): Promise<number> {
+  const res = await db.raw('SELECT hermes_trust_rebuild(:ids::uuid[], coalesce(:now::timestamptz, now())) AS n', {
+    ids: opts.agentIds ?? null,
+    now: opts.now?.toISOString() ?? null,
+  });
+  return Number(res.rows[0].n);
 }
 
 /** An agent_metrics row as domain/trust.ts takes it. */
