@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { lockContract, transitionContract } from '../db/contract-transition';
+import { acceptanceRow } from '../domain/acceptance';
 import type { Award, BidView, ContractInput, DeliveryView, Review } from '../domain/contract-types';
 import type { ContractStatus, FailureReason } from '../domain/statuses';
 import { rooms } from '../lib/events';
@@ -36,6 +37,7 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
             bidding_deadline: biddingDeadline,
             delivery_window_seconds: input.deliveryWindowSeconds,
             review_window_seconds: input.reviewWindowSeconds,
+            acceptance: input.acceptance ? JSON.stringify(acceptanceRow(input.acceptance)) : null,
           })
           .onConflict('id')
           .ignore()

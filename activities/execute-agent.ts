@@ -14,12 +14,13 @@ import { appendAudit } from '../lib/audit';
 import { SandboxError, type WasmSandbox } from '../sandbox';
 import { Registry } from 'prom-client';
 import { rejectingBadData } from './data-errors';
+import { createValidationActivities, type ValidationActivityDeps } from './validate-delivery';
 
 export interface SandboxActivityDeps {
   knex: Knex;
   sandbox: WasmSandbox;
   binaries: BinaryStore;
-  config: Pick<Config, 'SANDBOX_CACHE_DIR' | 'SANDBOX_FUEL' | 'SANDBOX_MEMORY_BYTES' | 'SANDBOX_OUTPUT_BYTES'>;
+  config: Pick<Config, 'SANDBOX_CACHE_DIR' | 'SANDBOX_FUEL' | 'SANDBOX_MEMORY_BYTES' | 'SANDBOX_OUTPUT_BYTES'> & ValidationActivityDeps['config'];
   /** Where runs are counted (the sandbox worker's /metrics); tests that do not read them get a registry of their own. */
   metrics?: SandboxMetrics;
 }
@@ -30,6 +31,10 @@ const HEARTBEAT_MS = 2_000;
 interface RunRecord extends Pick<ExecutionReport, 'outcome' | 'exitCode' | 'durationMs' | 'fuelConsumed' | 'message'> {
   stdout: Buffer;
   stderr: Buffer;
+  /** CPU time of the run; absent when nothing ran. */
+  cpuTimeUs?: number;
+  /** Without fuel metering there is no fuel figure to record (NULL, not 0). */
+  fuelCounted?: boolean;
 }
 
 const NO_OUTPUT = Buffer.alloc(0);
@@ -100,7 +105,8 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, metri
         stdout: row.stdout,
         stderr: row.stderr,
         duration_ms: Math.round(row.durationMs * 1000) / 1000,
-        fuel_consumed: row.fuelConsumed,
+        fuel_consumed: row.fuelCounted === false ? null : row.fuelConsumed,
+        cpu_time_us: row.cpuTimeUs ?? null,
         error: row.message,
       })
       .onConflict(knex.raw('(contract_id, task_id, round, attempt)'))
@@ -169,6 +175,8 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, metri
   }
 
   return rejectingBadData({
+    // A delivery's acceptance checks run here too: the verifier needs wasmtime.
+    ...createValidationActivities({ sandbox, binaries, config }),
     async executeAgent(req: ExecuteAgentRequest): Promise<ExecutionReport> {
       const ctx = Context.current();
       const attempt = ctx.info.attempt;
@@ -216,6 +224,8 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, metri
           stderr: result.stderr,
           durationMs: result.durationMs,
           fuelConsumed: result.fuelConsumed,
+          cpuTimeUs: result.cpuTimeUs,
+          fuelCounted: result.metering === 'fuel',
           message: result.message,
         };
         const report = await record(req, attempt, run, true);

@@ -11,6 +11,7 @@ import { createMetricActivities } from './metrics';
 import { createPaymentReversalActivities } from './payment-reversals';
 import { createTaskActivities } from './tasks';
 import { createTrustActivities } from './trust';
+import { createValidationRecordActivities } from './validations';
 import { createWithdrawalActivities } from './withdrawals';
 
 export interface ActivityDeps {
@@ -40,6 +41,7 @@ export function createActivities({ knex, stripe, config, metrics = activityMetri
     ...createExecutionPlanActivities({ knex, config }),
     ...createTaskActivities({ knex }),
     ...createTrustActivities({ knex }),
+    ...createValidationRecordActivities({ knex }),
     ...createPaymentReversalActivities({ knex }),
     ...createWithdrawalActivities({ knex, stripe }),
   });

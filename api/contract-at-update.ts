@@ -74,6 +74,7 @@ export function contractAtUpdate(detail: ContractDetail, state: ContractState): 
           status: review?.decision ?? 'pending_review',
           rating: review?.rating ?? null,
           review_comment: review ? (review.comment ?? review.reason) : null,
+          ...validationAt(detail, state, delivery.deliveryId),
           delivered_at: new Date(delivery.deliveredAt),
           reviewed_at: date(review?.reviewedAt ?? null),
           created_at: new Date(delivery.deliveredAt),
@@ -87,4 +88,16 @@ export function contractAtUpdate(detail: ContractDetail, state: ContractState): 
   const executions = until ? detail.executions.filter((e) => new Date(e.created_at) <= until) : [];
 
   return { contract, bids, deliveries: [...earlier, ...current], executions };
+}
+
+// The delivery's checks as the state has them (still running: no result yet); a state from
+// before validations were kept has none, and the row's stands.
+function validationAt(detail: ContractDetail, state: ContractState, deliveryId: string): Pick<DeliveryRow, 'validation' | 'is_validated'> {
+  const v = state.validation;
+  if (v === undefined) {
+    const row = detail.deliveries.find((d) => d.id === deliveryId);
+    return { validation: row?.validation ?? null, is_validated: row?.is_validated ?? false };
+  }
+  if (v === null || v.status === 'pending') return { validation: null, is_validated: false };
+  return { validation: v, is_validated: v.status === 'passed' };
 }

@@ -168,7 +168,8 @@ export const OPERATIONS: Operation[] = [
   // ---- contracts ----
   {
     method: 'post', path: `${V1}/contracts`, summary: 'Post a contract (starts its workflow)', tag: 'contracts', caller: 'user', body: createContract, idempotency: 'optional',
-    description: 'Answers once the contract exists. With an Idempotency-Key the contract id derives from the key, so a retry reaches the same contract.',
+    description:
+      'Answers once the contract exists. With an Idempotency-Key the contract id derives from the key, so a retry reaches the same contract. `acceptance` declares checks every delivery must pass before money moves: `output_schema` (a JSON Schema, draft 2020-12, checked at creation: 400 naming `acceptance.output_schema` and the problem; at most ACCEPTANCE_SCHEMA_MAX_BYTES), `verifier_id` (a verifier you uploaded; 404 naming `acceptance.verifier_id` otherwise) and `on_pass` (`review`, the default, or `settle`). A delivery that fails a check is rejected automatically (failure reason `validation_failed`; a re-award may follow); a check that cannot decide (the verifier crashed or ran out of a limit) is `error` and leaves the review to you.',
     responses: { 201: { description: 'created', schema: res.contractCreatedResponse, headers: { Location: location, 'Idempotent-Replayed': replayed } } },
   },
   { method: 'get', path: `${V1}/contracts`, summary: 'Your contracts, newest first', tag: 'contracts', caller: 'user', query: listContracts, responses: { 200: { description: 'a page', schema: res.contractPage } } },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CHECK_STATUSES, ON_PASS, VALIDATION_STATUSES } from '../domain/acceptance';
 import { ERROR_STATUS } from '../domain/errors';
 import {
   AGENT_STATUSES,
@@ -143,7 +144,9 @@ const runFields = {
   stderr_sha256: z.string().nullable(),
   stderr_bytes: z.number().int().nullable(),
   duration_ms: z.number().nullable(),
+  // null when the sandbox meters by epoch only (SANDBOX_METERING=epoch); cpu_time_us is the cost then
   fuel: z.number().int().nullable(),
+  cpu_time_us: z.number().int().nullable(),
   error: z.string().nullable(),
   created_at: time,
 };
@@ -221,6 +224,46 @@ export const bidSchema = z
   })
   .meta({ id: 'Bid' });
 
+// ---- acceptance checks ----
+
+export const acceptanceSchema = z
+  .object({
+    output_schema: z.record(z.string(), z.unknown()).nullable().meta({ description: 'the JSON Schema (draft 2020-12) every delivery output must satisfy' }),
+    verifier: z.object({ id, name: z.string(), sha256: z.string() }).nullable().meta({ description: 'the verifier module pinned at creation (by SHA-256)' }),
+    on_pass: z.enum(ON_PASS),
+  })
+  .meta({ id: 'Acceptance', description: "a contract's acceptance checks: what every delivery must pass before money moves" });
+
+export const validationCheckSchema = z
+  .object({
+    name: z.enum(['output_schema', 'verifier']),
+    status: z.enum(CHECK_STATUSES),
+    message: z.string(),
+    errors: z.array(z.object({ instance_path: z.string(), schema_path: z.string(), keyword: z.string(), message: z.string() })).optional(),
+    verifier_id: id.optional(),
+    verifier_sha256: z.string().optional(),
+    outcome: z.string().nullable().optional(),
+    exit_code: z.number().int().nullable().optional(),
+    fuel_consumed: z.number().nullable().optional(),
+    duration_ms: z.number().nullable().optional(),
+    stderr: z.string().nullable().optional(),
+  })
+  .meta({ id: 'ValidationCheck' });
+
+export const validationSchema = z
+  .object({
+    status: z.enum([...VALIDATION_STATUSES, 'pending']),
+    checks: z.array(validationCheckSchema),
+    report: z.string().nullable().meta({ description: "the verifier's stdout, or null when no verifier ran" }),
+    validated_at: nullableTime,
+  })
+  .meta({ id: 'Validation', description: "a delivery's acceptance checks: pending while they run, then passed, failed or error" });
+
+export const verifierSchema = z
+  .object({ id, name: z.string(), description: z.string(), sha256: z.string(), size_bytes: z.number().int(), created_at: time, updated_at: time })
+  .meta({ id: 'Verifier', description: 'a WASM verifier module its owner uploaded' });
+export const verifierPage = z.object({ data: z.array(verifierSchema), next_cursor: nextCursor }).meta({ id: 'VerifierPage' });
+
 export const deliverySchema = z
   .object({
     id,
@@ -232,6 +275,8 @@ export const deliverySchema = z
     status: z.enum(DELIVERY_STATUSES),
     rating: z.number().int().nullable(),
     review_comment: z.string().nullable(),
+    validation: validationSchema.nullable(),
+    is_validated: z.boolean(),
     delivered_at: time,
     reviewed_at: nullableTime,
   })
@@ -257,6 +302,7 @@ const contractFields = {
   award: z
     .object({ bid_id: id, agent_id: id, price_cents: cents, awarded_at: nullableTime, detail: awardDetailSchema.nullable() })
     .nullable(),
+  acceptance: acceptanceSchema.nullable(),
   failure_reason: z.enum(FAILURE_REASONS).nullable(),
   status_detail: z.string().nullable(),
   rating: z.number().int().nullable(),
@@ -281,6 +327,7 @@ export const contractCreatedResponse = z
     award_mode: z.enum(AWARD_MODES),
     weights,
     filters,
+    acceptance: acceptanceSchema.nullable(),
   })
   .meta({ id: 'ContractCreated' });
 
@@ -354,6 +401,7 @@ export const contractStateSchema = z
         reviewed_at: time,
       })
       .nullable(),
+    validation: validationSchema.nullable(),
     failure_reason: z.enum(FAILURE_REASONS).nullable(),
     status_detail: z.string().nullable(),
     closed_at: nullableTime,
@@ -375,6 +423,7 @@ export const openContractSchema = z
     filters,
     bidding_deadline: time,
     delivery_window_seconds: z.number().int(),
+    acceptance: acceptanceSchema.nullable(),
   })
   .meta({ id: 'OpenContract', description: 'what an agent sees of an open contract: the work and its terms, not the owner' });
 export const openContractList = z.object({ data: z.array(openContractSchema) }).meta({ id: 'OpenContractList' });

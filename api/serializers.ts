@@ -1,5 +1,6 @@
 import type { Model } from 'objection';
 import type { Agent, AgentBinary, Bid, Contract, Delivery, Task, TaskResult } from '../db/models';
+import { PENDING_VALIDATION, type ValidationView } from '../domain/acceptance';
 import type { Award, BidView, ContractState, DeliveryView, PaymentView, Review } from '../domain/contract-types';
 import { exactText, type ExecutionReport } from '../domain/execution';
 import type { RankedBid } from '../domain/ranking';
@@ -82,6 +83,7 @@ export function taskResultJson(r: TaskResult) {
     stderr_bytes: r.stderr_bytes,
     duration_ms: r.duration_ms,
     fuel: r.fuel_consumed,
+    cpu_time_us: r.cpu_time_us,
     error: r.error,
     created_at: iso(r.created_at),
   };
@@ -159,10 +161,20 @@ export function openContractJson(c: Contract) {
     filters: c.filters,
     bidding_deadline: iso(c.bidding_deadline),
     delivery_window_seconds: c.delivery_window_seconds,
+    // What a delivery must pass (an agent can check its output against the schema first).
+    acceptance: c.acceptance ?? null,
   };
 }
 
-export function deliveryJson(d: DeliveryRow) {
+/**
+ * A delivery's acceptance checks: its result once they ran; `pending` while a contract with
+ * checks runs them; null when the contract has none.
+ */
+function validationJson(d: DeliveryRow, hasChecks: boolean): ValidationView | null {
+  return d.validation ?? (hasChecks ? PENDING_VALIDATION : null);
+}
+
+export function deliveryJson(d: DeliveryRow, hasChecks = false) {
   return {
     id: d.id,
     agent_id: d.agent_id,
@@ -173,6 +185,8 @@ export function deliveryJson(d: DeliveryRow) {
     status: d.status,
     rating: d.rating,
     review_comment: d.review_comment,
+    validation: validationJson(d, hasChecks),
+    is_validated: d.is_validated ?? false,
     delivered_at: iso(d.delivered_at),
     reviewed_at: iso(d.reviewed_at),
   };
@@ -205,6 +219,7 @@ export function contractJson(c: ContractRow) {
           detail: c.award ? awardJson(c.award) : null,
         }
       : null,
+    acceptance: c.acceptance ?? null,
     failure_reason: c.failure_reason,
     status_detail: c.status_detail,
     rating: c.rating,
@@ -212,7 +227,7 @@ export function contractJson(c: ContractRow) {
     updated_at: iso(c.updated_at),
     closed_at: iso(c.closed_at),
     ...(c.bids && { bids: c.bids.map(bidJson) }),
-    ...(c.deliveries && { deliveries: c.deliveries.map(deliveryJson) }),
+    ...(c.deliveries && { deliveries: c.deliveries.map((x) => deliveryJson(x, c.acceptance != null)) }),
   };
 }
 
@@ -228,7 +243,7 @@ export function contractDetailJson(d: ContractDetail) {
   return {
     ...contractJson(d.contract),
     bids: d.bids.map(bidJson),
-    deliveries: d.deliveries.map(deliveryJson),
+    deliveries: d.deliveries.map((x) => deliveryJson(x, d.contract.acceptance != null)),
     // Sandbox runs of the awarded agent's binary, one row per attempt.
     executions: d.executions.map(taskResultJson),
   };
@@ -304,6 +319,7 @@ export function contractStateJson(s: ContractState) {
     delivery: s.delivery && deliveryViewJson(s.delivery),
     execution: s.execution && executionReportJson(s.execution),
     review: s.review && reviewJson(s.review),
+    validation: s.validation ?? null,
     failure_reason: s.failureReason,
     status_detail: s.statusDetail,
     closed_at: s.closedAt,

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { Model } from 'objection';
+import type { AcceptanceRow, Validation } from '../domain/acceptance';
 import type { Award } from '../domain/contract-types';
 import type { RankedBid } from '../domain/ranking';
 import type { TaskOutcome, TaskStatus } from '../domain/statuses';
@@ -81,6 +82,9 @@ export class Delivery extends Model {
   status!: 'pending_review' | 'accepted' | 'rejected';
   rating!: number | null;
   review_comment!: string | null;
+  /** The acceptance checks' result (domain/acceptance.ts); null until they ran, or without checks. */
+  validation!: Validation | null;
+  is_validated!: boolean;
   delivered_at!: Date;
   reviewed_at!: Date | null;
   created_at!: Date;
@@ -111,6 +115,8 @@ export class Contract extends Model {
   awarded_price_cents!: number | null;
   /** The award as the workflow made it, in its own (camelCase) shape; api/serializers.ts converts. */
   award!: Award | null;
+  /** The checks every delivery must pass, as the API shows them; null without. */
+  acceptance!: AcceptanceRow | null;
   failure_reason!: string | null;
   status_detail!: string | null;
   rating!: number | null;
@@ -229,6 +235,8 @@ export class TaskResult extends Model {
   stderr_bytes!: number | null;
   duration_ms!: number | null;
   fuel_consumed!: number | null;
+  /** CPU time of the run in microseconds (its cost whatever the metering). */
+  cpu_time_us!: number | null;
   error!: string | null;
   created_at!: Date;
 }

@@ -1,3 +1,4 @@
+import type { AcceptanceInput, ValidationView } from './acceptance';
 import type { ExecutionReport } from './execution';
 import type { AwardFilters, RankedBid } from './ranking';
 import type { AwardMode, ContractStatus, FailureReason, PaymentStatus } from './statuses';
@@ -23,6 +24,8 @@ export interface ContractInput {
   awardWindowSeconds: number;
   /** How often a failed award may pass to the next-ranked bid (absent on older contracts: 0). */
   maxReawards?: number;
+  /** Checks every delivery must pass before money moves (absent: none). */
+  acceptance?: AcceptanceInput;
 }
 
 export interface BidRequest {
@@ -120,6 +123,8 @@ export interface ContractState {
   /** The sandbox run of the awarded agent's binary, if it had one. */
   execution: ExecutionReport | null;
   review: Review | null;
+  /** The current delivery's acceptance checks: pending while they run; null without checks. */
+  validation?: ValidationView | null;
   failureReason: FailureReason | null;
   statusDetail: string | null;
   closedAt: string | null;

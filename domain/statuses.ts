@@ -31,5 +31,6 @@ export const MESSAGE_TYPES = ['text', 'question', 'answer', 'proposal', 'artifac
 
 // Why a contract ended in FAILED.
 // system_error: a write or payment call kept failing past its retry bound (see workflows/activity-options.ts).
-export const FAILURE_REASONS = ['payment_failed', 'delivery_missed', 'execution_failed', 'rejected', 'system_error'] as const;
+// validation_failed: the delivery failed the contract's acceptance checks (domain/acceptance.ts).
+export const FAILURE_REASONS = ['payment_failed', 'delivery_missed', 'execution_failed', 'rejected', 'system_error', 'validation_failed'] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];

@@ -23,6 +23,8 @@ export interface BinaryStore {
   urlFor(key: string): string;
   keyOf(url: string): string;
   put(agentId: string, bytes: Uint8Array, sha256: string): Promise<{ key: string; url: string }>;
+  /** A user's verifier module (acceptance checks), at verifiers/<verifier_id>/<sha256>.wasm. */
+  putVerifier(verifierId: string, bytes: Uint8Array, sha256: string): Promise<{ key: string; url: string }>;
   /** The object's bytes, refused unless they hash to `expectedSha256`. */
   get(key: string, expectedSha256: string): Promise<Buffer>;
 }
@@ -48,6 +50,11 @@ export function createBinaryStore(s3: S3Client, bucket: string): BinaryStore {
           Metadata: { sha256, agent: agentId },
         }),
       );
+      return { key, url: this.urlFor(key) };
+    },
+    async putVerifier(verifierId, bytes, sha256) {
+      const key = `verifiers/${verifierId}/${sha256}.wasm`;
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentType: 'application/wasm', Metadata: { sha256, verifier: verifierId } }));
       return { key, url: this.urlFor(key) };
     },
     async get(key, expectedSha256) {

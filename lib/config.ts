@@ -109,6 +109,14 @@ const schema = z
     SANDBOX_MIN_TIMEOUT_SECONDS: seconds(5),
     SANDBOX_MAX_TIMEOUT_SECONDS: seconds(300),
     SANDBOX_CONCURRENCY: z.coerce.number().int().positive().default(2),
+    // Acceptance checks (README, "Acceptance checks"): the limits of one verifier run, apart
+    // from the agents' (a verifier that hits one is an `error`, not the agent's failure), and
+    // the largest output_schema a contract may declare (bytes of its JSON).
+    VERIFIER_FUEL: z.coerce.number().int().positive().default(500_000_000),
+    VERIFIER_MEMORY_BYTES: z.coerce.number().int().positive().default(64 * 1024 * 1024),
+    VERIFIER_TIMEOUT_SECONDS: z.coerce.number().int().positive().max(120).default(10),
+    VERIFIER_OUTPUT_BYTES: z.coerce.number().int().positive().max(1024 * 1024).default(64 * 1024),
+    ACCEPTANCE_SCHEMA_MAX_BYTES: z.coerce.number().int().positive().max(1024 * 1024).default(64 * 1024),
 
     // Real-time events kept in the Redis stream for reconnecting clients to catch up on.
     EVENTS_RETENTION: z.coerce.number().int().positive().default(100_000),

@@ -28,6 +28,7 @@ export type EventType =
   | 'bid:new'
   | 'execution:progress'
   | 'delivery:new'
+  | 'delivery:validated'
   | 'a2a:message'
   | 'a2a:closed';
 

@@ -161,14 +161,16 @@ ensure_sandbox_addon() {
 }
 
 # Example agents, C compiled to WASI with Debian's clang and wasi-libc, cached by source digest.
+# The example agents (examples/agents) and verifiers (examples/verifiers, for acceptance
+# checks) to WASI, cached by their sources; both build/ links point at the one output.
 ensure_example_agents() {
   local src="$HERMES_ROOT/examples/agents" digest out f name
-  digest="$( (cd "$src" && cat */*.c */*.h 2>/dev/null; clang-14 --version | head -1) | sha256sum | cut -c1-16)"
+  digest="$( (cd "$HERMES_ROOT/examples" && cat agents/*/*.c agents/*/*.h verifiers/*/*.c 2>/dev/null; clang-14 --version | head -1) | sha256sum | cut -c1-16)"
   out="$HERMES_CACHE/agents/$digest"
   if [ ! -f "$out/.built" ]; then
-    log "building example agents to WASI"
+    log "building example agents and verifiers to WASI"
     mkdir -p "$out"
-    for f in "$src"/*/main.c; do
+    for f in "$src"/*/main.c "$HERMES_ROOT"/examples/verifiers/*/main.c; do
       name="$(basename "$(dirname "$f")")"
       clang-14 --target=wasm32-wasi --sysroot=/usr -O2 -Wall -Werror -Wl,--strip-all \
         -o "$out/$name.wasm" "$f"
@@ -176,6 +178,7 @@ ensure_example_agents() {
     touch "$out/.built"
   fi
   ln -sfn "$out" "$src/build"
+  ln -sfn "$out" "$HERMES_ROOT/examples/verifiers/build"
   export EXAMPLE_AGENTS_DIR="$out"
 }
 

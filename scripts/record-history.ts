@@ -14,6 +14,7 @@ import proto from '@temporalio/proto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { SandboxActivities } from '../activities/execute-agent';
+import type { Validation } from '../domain/acceptance';
 import type { ExecutionPlan, ExecutionReport } from '../domain/execution';
 import { bid, contractInput } from '../test/support/builders';
 import { recordedActivities } from '../test/support/recorded-activities';
@@ -25,7 +26,7 @@ import { eventually } from '../test/support/eventually';
 import { taskWorkflow } from '../workflows/task';
 
 const scenario = process.argv[2];
-const scenarios = ['contract-ledger-settled', 'contract-wasm-settled', 'contract-reawarded', 'contract-expired', 'contract-cancelled', 'contract-failed', 'task-succeeded'];
+const scenarios = ['contract-ledger-settled', 'contract-wasm-settled', 'contract-reawarded', 'contract-validated', 'contract-expired', 'contract-cancelled', 'contract-failed', 'task-succeeded'];
 if (!scenario || !scenarios.includes(scenario)) {
   console.error(`usage: npm run record-history -- <${scenarios.join('|')}> [--force]`);
   process.exit(2);
@@ -39,7 +40,17 @@ if (existsSync(out) && !process.argv.includes('--force')) {
 const ids = (n: number) => `00000000-0000-4000-8000-00000000000${n}`;
 const plan: ExecutionPlan = { agentId: ids(3), binaryHash: 'a'.repeat(64), binaryUrl: `s3://hermes-agents/agents/${ids(3)}/${'a'.repeat(64)}.wasm`, timeoutMs: 10_000, taskQueue: 'record-sandbox' };
 const report: ExecutionReport = { taskResultId: ids(9), attempt: 1, outcome: 'ok', exitCode: 0, stdout: '{"words":3}\n', stderr: '', durationMs: 1.5, fuelConsumed: 42_000, message: null };
-const sandboxActivities: SandboxActivities = { executeAgent: async () => report };
+// contract-validated: the first agent's delivery fails its checks, the second's passes.
+const validation = (status: 'passed' | 'failed'): Validation => ({
+  status,
+  checks: [{ name: 'verifier', status, message: status === 'passed' ? 'the verifier exited 0' : 'the verifier exited 1: 2 bullet points, want 3', verifier_id: ids(7), verifier_sha256: 'b'.repeat(64), outcome: status === 'passed' ? 'ok' : 'exit_nonzero', exit_code: status === 'passed' ? 0 : 1, fuel_consumed: 1000, duration_ms: 1, stderr: null }],
+  report: status === 'passed' ? 'ok\n' : '2 bullet points, want 3\n',
+  validated_at: '2026-12-01T00:00:00.000Z',
+});
+const sandboxActivities: SandboxActivities = {
+  executeAgent: async () => report,
+  validateDelivery: async (req) => validation(req.input.delivery.agent_id === ids(3) ? 'failed' : 'passed'),
+};
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const env = await TestWorkflowEnvironment.createTimeSkipping({
@@ -60,7 +71,15 @@ async function record() {
     await handle.result();
     return handle.fetchHistory();
   }
-  const input = contractInput({ contractId: ids(1), userId: ids(2), ...(scenario === 'contract-reawarded' && { maxReawards: 1 }) });
+  const input = contractInput({
+    contractId: ids(1),
+    userId: ids(2),
+    ...(scenario === 'contract-reawarded' && { maxReawards: 1 }),
+    ...(scenario === 'contract-validated' && {
+      maxReawards: 1,
+      acceptance: { outputSchema: { type: 'object', required: ['summary'] }, verifier: { id: ids(7), name: 'bullets', sha256: 'b'.repeat(64), url: `s3://hermes-agents/verifiers/${ids(7)}/${'b'.repeat(64)}.wasm` }, onPass: 'settle', taskQueue: 'record-sandbox' },
+    }),
+  });
   const handle = await env.client.workflow.start(contractWorkflow, { taskQueue: 'record', workflowId: `contract-${input.contractId}`, args: [input] });
   if (scenario === 'contract-expired') {
     await handle.result(); // the test server skips through the bidding window
@@ -74,6 +93,16 @@ async function record() {
     await waitFor(handle, 'IN_PROGRESS');
     if (scenario === 'contract-cancelled') await handle.executeUpdate(cancel, { args: [{ userId: input.userId, reason: 'no longer needed' }] });
     await handle.result(); // contract-failed: the delivery window passes
+    return handle.fetchHistory();
+  }
+  if (scenario === 'contract-validated') {
+    // Both deliveries are decided by the checks: the first rejected and re-awarded, the second settled.
+    await waitFor(handle, 'IN_PROGRESS');
+    await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: { summary: '- one\n- two' } }] });
+    await eventually(async () => (await handle.query(getState)).award?.agentId === ids(4), { timeout: 30_000 });
+    await waitFor(handle, 'IN_PROGRESS');
+    await handle.executeUpdate(deliver, { args: [{ agentId: ids(4), output: { summary: '- one\n- two\n- three' } }] });
+    await handle.result();
     return handle.fetchHistory();
   }
   if (scenario === 'contract-reawarded') {

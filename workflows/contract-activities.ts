@@ -10,6 +10,7 @@ export const {
   recordAward,
   recordDelivery,
   recordReview,
+  recordValidation,
   setContractStatus,
   loadReputations,
   planExecution,

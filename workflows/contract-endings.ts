@@ -23,7 +23,7 @@ export async function transition(c: ContractProcess, status: ContractStatus, fie
   wf.upsertSearchAttributes(agentId ? [{ key: HermesStatus, value: status }, { key: HermesAgentId, value: agentId }] : [{ key: HermesStatus, value: status }]);
 }
 
-export type AgentFailureReason = 'delivery_missed' | 'execution_failed' | 'rejected';
+export type AgentFailureReason = 'delivery_missed' | 'execution_failed' | 'rejected' | 'validation_failed';
 
 /** The awarded agent failed; the caller may re-award before it becomes the contract's end. */
 export interface AgentFailure {
@@ -42,7 +42,7 @@ export async function finish(
   actualSeconds?: number,
 ): Promise<ContractOutcome> {
   await escrow.release(failureReason ?? status.toLowerCase());
-  if (c.award && (failureReason === 'delivery_missed' || failureReason === 'rejected' || failureReason === 'execution_failed')) {
+  if (c.award && (failureReason === 'delivery_missed' || failureReason === 'rejected' || failureReason === 'execution_failed' || failureReason === 'validation_failed')) {
     await countFailure(c, failureReason, actualSeconds);
   }
   const closedAt = nowIso();

@@ -11,6 +11,7 @@ import type {
   PaymentView,
   Review,
 } from '../domain/contract-types';
+import { PENDING_VALIDATION, type Validation, type ValidationView } from '../domain/acceptance';
 import type { ErrorCode } from '../domain/errors';
 import type { ExecutionPlan, ExecutionReport } from '../domain/execution';
 import { TERMINAL_STATUSES, type ContractStatus, type FailureReason } from '../domain/statuses';
@@ -54,6 +55,10 @@ export class ContractProcess {
   #delivery: { view: DeliveryView; write: Write } | null = null;
   #execution: ExecutionReport | null = null;
   #review: { view: Review; write: Write } | null = null;
+  /** The current delivery's acceptance checks: pending while they run (contract-round.ts). */
+  #validation: ValidationView | null = null;
+  /** The review was the checks' own: a failed check rejects, a pass with on_pass settle accepts. */
+  #reviewedByChecks = false;
   #cancelReason: string | null = null;
   #settling = false;
   #failureReason: FailureReason | null = null;
@@ -94,6 +99,9 @@ export class ContractProcess {
   /** A review taken whose row is still being written. */
   get reviewPending(): boolean { return this.#review?.write === 'pending'; }
   get execution(): ExecutionReport | null { return this.#execution; }
+  get validation(): ValidationView | null { return this.#validation; }
+  /** The delivery's acceptance checks are running: a user's review waits for them. */
+  get validating(): boolean { return this.#validation?.status === 'pending'; }
   get cancelRequested(): boolean { return this.#cancelReason !== null; }
   get cancelReason(): string | null { return this.#cancelReason; }
   get settling(): boolean { return this.#settling; }
@@ -184,6 +192,19 @@ export class ContractProcess {
   reviewStored(): void { if (this.#review) this.#review.write = 'stored'; }
   reviewDropped(): void { this.#review = null; }
 
+  validationStarted(): void { this.#validation = PENDING_VALIDATION; }
+  /**
+   * The checks concluded, and with them, in the same step, the review they imply (if any): a
+   * review waiting for them sees both at once.
+   */
+  validationConcluded(validation: Validation, review: Review | null): void {
+    this.#validation = validation;
+    if (review) {
+      this.#review = { view: review, write: 'pending' };
+      this.#reviewedByChecks = true;
+    }
+  }
+
   startSettling(): void { this.#settling = true; }
 
   /** The awarded agent failed and the next-ranked bid takes over: the work starts afresh. */
@@ -196,6 +217,8 @@ export class ContractProcess {
     this.#payment = null;
     this.#delivery = null;
     this.#review = null;
+    this.#validation = null;
+    this.#reviewedByChecks = false;
     this.#execution = null;
     this.#deliveryDeadline = null;
     this.#reviewDeadline = null;
@@ -256,8 +279,17 @@ export class ContractProcess {
 
   validateReview(caller: Caller): void {
     this.assertOwner(caller);
-    if (this.#review) refuse('INVALID_STATE', this.#review.view.automatic ? 'the review window closed and the delivery was accepted' : 'this delivery was already reviewed');
+    if (this.#review) refuse('INVALID_STATE', this.reviewedMessage(this.#review.view));
     if (!this.#delivery || TERMINAL_STATUSES.includes(this.#decided) || this.#settling) refuse('INVALID_STATE', `cannot review a contract that is ${this.#decided}: there is no delivery to review`);
+  }
+
+  private reviewedMessage(review: Review): string {
+    if (this.#reviewedByChecks) {
+      return review.decision === 'rejected'
+        ? 'the delivery failed its acceptance checks and was rejected automatically'
+        : 'the delivery passed its acceptance checks and was accepted automatically (on_pass: settle)';
+    }
+    return review.automatic ? 'the review window closed and the delivery was accepted' : 'this delivery was already reviewed';
   }
 
   validateAccept(req: Caller & { rating: number }): void {
@@ -294,6 +326,7 @@ export class ContractProcess {
       delivery: this.#delivery?.view ?? null,
       execution: this.#execution,
       review: this.#review?.view ?? null,
+      validation: this.#validation,
       failureReason: this.#failureReason,
       statusDetail: this.#statusDetail,
       closedAt: this.#closedAt,

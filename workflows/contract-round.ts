@@ -1,13 +1,14 @@
 import * as wf from '@temporalio/workflow';
-import type { Award, ContractOutcome, DeliveryView } from '../domain/contract-types';
+import { unrunnableValidation, validationSummary, type ValidateDeliveryRequest, type Validation } from '../domain/acceptance';
+import type { Award, ContractOutcome, DeliveryView, Review } from '../domain/contract-types';
 import { deliveryFromStdout, type ExecutionReport } from '../domain/execution';
 import { HermesStatus } from '../domain/search-attributes';
 import { msUntil, nowIso, secondsFromNow, stepKey } from './clock';
-import { planExecution, recordAgentMetric, recordAward, recordDelivery, recordReview, recomputeAgentTrust, settleContract } from './contract-activities';
+import { planExecution, recordAgentMetric, recordAward, recordDelivery, recordReview, recordValidation, recomputeAgentTrust, settleContract } from './contract-activities';
 import { executionFigures, finish, isDataRejected, transition, type AgentFailure } from './contract-endings';
 import type { ContractProcess } from './contract-process';
 import type { EscrowSaga } from './escrow-saga';
-import { sandboxActivities } from './sandbox-activities';
+import { sandboxActivities, validationActivities } from './sandbox-activities';
 
 // One award served: escrow, work, review, settlement. Ends the contract (an outcome), or
 // reports the awarded agent's failure so the caller can re-award.
@@ -47,6 +48,14 @@ export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen:
     return { reason: 'delivery_missed', detail: 'the agent did not deliver before the deadline' };
   }
   const actualSeconds = Math.round((Date.parse(c.delivery.deliveredAt) - startedAt) / 1000);
+
+  // Acceptance checks, before anyone reviews: a failure rejects the delivery (a re-award may
+  // follow, and it counts against the agent); a pass with on_pass settle accepts it; a pass
+  // with on_pass review, or a check that could not decide (error), leaves it to the user.
+  if (input.acceptance) {
+    const validation = await validate(c);
+    if (validation.status === 'failed') return { reason: 'validation_failed', detail: c.review?.reason ?? null, actualSeconds };
+  }
 
   // Review: accept (1-5), reject (reason), or silence, which accepts. A review whose write
   // was refused is taken back (see the handlers): wait on.
@@ -95,6 +104,56 @@ export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen:
 // is no failure of the agent's.
 function paymentLost(c: ContractProcess, escrow: EscrowSaga): Promise<ContractOutcome> {
   return finish(c, escrow, 'FAILED', 'payment_failed', `the payment was ${c.paymentLost!.kind} at Stripe`);
+}
+
+/**
+ * Runs the contract's acceptance checks on the current delivery (validateDelivery, on the
+ * sandbox task queue), records the result (recordValidation), and records the review the
+ * result implies, if any. Checks that could not be run at all are an `error`.
+ */
+async function validate(c: ContractProcess): Promise<Validation> {
+  const { input } = c;
+  const acceptance = input.acceptance!;
+  const delivery = c.delivery!;
+  c.validationStarted();
+  const req: ValidateDeliveryRequest = {
+    contractId: input.contractId,
+    attempt: delivery.attempt,
+    ...(acceptance.outputSchema && { outputSchema: acceptance.outputSchema }),
+    ...(acceptance.verifier && { verifier: { id: acceptance.verifier.id, sha256: acceptance.verifier.sha256, url: acceptance.verifier.url } }),
+    input: {
+      contract: { id: input.contractId, intent: input.intent, context: input.context, reward_cents: input.rewardCents, currency: input.currency },
+      delivery: {
+        id: delivery.deliveryId,
+        agent_id: delivery.agentId,
+        attempt: delivery.attempt,
+        source: delivery.source ?? 'agent',
+        output: delivery.output,
+        delivered_at: delivery.deliveredAt,
+      },
+    },
+  };
+  let validation: Validation;
+  try {
+    validation = await validationActivities(acceptance.taskQueue).validateDelivery(req);
+  } catch (err) {
+    if (!(err instanceof wf.ActivityFailure)) throw err;
+    validation = unrunnableValidation(req, err.cause?.message ?? err.message, nowIso());
+  }
+  await recordValidation(input.contractId, delivery.attempt, validation);
+  const automatic = (decision: 'accepted' | 'rejected', reason: string | null): Review => ({ decision, rating: null, comment: null, reason, automatic: true, reviewedAt: nowIso() });
+  const review =
+    validation.status === 'failed'
+      ? automatic('rejected', `failed its acceptance checks: ${validationSummary(validation)}`)
+      : validation.status === 'passed' && acceptance.onPass === 'settle'
+        ? automatic('accepted', null)
+        : null;
+  c.validationConcluded(validation, review);
+  if (review) {
+    await recordReview(input.contractId, delivery.attempt, review);
+    c.reviewStored();
+  }
+  return validation;
 }
 
 /** Writes a delivery taken by the workflow or a handler; DELIVERED goes with its row. */

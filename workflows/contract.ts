@@ -104,7 +104,14 @@ function registerHandlers(c: ContractProcess): void {
 
 // A review may come while its delivery's row is still being written: it holds the review slot
 // at once, then waits for that write.
+// A review sent while the delivery's acceptance checks run waits for them, then applies —
+// unless the checks decided (a failure rejects, a pass with on_pass settle accepts): then the
+// validator's own refusal answers it (409).
 async function takeReview(c: ContractProcess, review: Review) {
+  if (c.validating) {
+    await wf.condition(() => !c.validating);
+    c.validateReview({ userId: c.input.userId });
+  }
   c.reviewTaken(review);
   await wf.condition(() => !c.deliveryPending);
   if (!c.delivery) {

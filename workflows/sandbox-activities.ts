@@ -5,6 +5,20 @@ import { DETERMINISTIC_EXECUTION_FAILURES, EXECUTION_OVERHEAD_MS, type Execution
 // executeAgent as a workflow sees it, on the plan's sandbox task queue: heartbeats, a
 // start-to-close from the run's budget, and retries for infrastructure faults only — what
 // the guest itself did would happen again.
+/**
+ * validateDelivery (acceptance checks) on the sandbox task queue. The verifier's own deadline
+ * (VERIFIER_TIMEOUT_SECONDS, at most 120 s) bounds a run; infrastructure faults are retried a
+ * few times, after which the workflow records the checks as `error`.
+ */
+export function validationActivities(taskQueue: string) {
+  return wf.proxyActivities<SandboxActivities>({
+    taskQueue,
+    startToCloseTimeout: '3 minutes',
+    heartbeatTimeout: '20 seconds',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+  });
+}
+
 export function sandboxActivities(plan: ExecutionPlan) {
   return wf.proxyActivities<SandboxActivities>({
     taskQueue: plan.taskQueue,

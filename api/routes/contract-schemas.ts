@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ON_PASS } from '../../domain/acceptance';
 import { AWARD_MODES, CONTRACT_STATUSES } from '../../domain/statuses';
 import { BPS } from '../../domain/weights';
 import { capabilities, cents, intFromText, NOT_BLANK, uuid } from '../validate';
@@ -18,6 +19,19 @@ export const weightsSchema = z
   .strictObject({ price: bps, performance: bps, speed: bps, reputation: bps })
   .refine((w) => w.price + w.performance + w.speed + w.reputation === BPS, `weights are basis points and must sum to ${BPS}`);
 
+// Acceptance checks (README, "Acceptance checks"): the schema itself is checked with ajv and the
+// verifier's ownership in the route (api/acceptance.ts).
+export const acceptanceBody = z
+  .strictObject({
+    output_schema: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({ description: 'a JSON Schema (draft 2020-12) every delivery output must satisfy; checked at creation' }),
+    verifier_id: uuid.optional().meta({ description: 'a verifier you uploaded (POST /verifiers): run in the sandbox on every delivery; exit 0 passes' }),
+    on_pass: z.enum(ON_PASS).default('review').meta({ description: 'settle: a delivery that passes is accepted at once; review: you still review it' }),
+  })
+  .refine((a) => a.output_schema !== undefined || a.verifier_id !== undefined, 'give output_schema, verifier_id or both');
+
 export const createContract = z.strictObject({
   intent: z.string().max(10_000).trim().min(1).regex(NOT_BLANK, 'must not be blank'),
   context: z.record(z.string(), z.unknown()).default({}),
@@ -33,6 +47,7 @@ export const createContract = z.strictObject({
   review_window_seconds: z.number().int().min(1).max(30 * DAY).optional(),
   award_window_seconds: z.number().int().min(1).max(30 * DAY).optional(),
   max_reawards: z.number().int().min(0).max(10).optional(),
+  acceptance: acceptanceBody.optional(),
 });
 
 export const listContracts = z.strictObject({

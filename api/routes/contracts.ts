@@ -4,9 +4,11 @@ import type { UpdateDefinition } from '@temporalio/common';
 import type { Context } from 'koa';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Contract } from '../../db/models';
+import { acceptanceRow } from '../../domain/acceptance';
 import type { ContractInput, ContractState } from '../../domain/contract-types';
 import { HermesRewardCents, HermesStatus, HermesUserId } from '../../domain/search-attributes';
 import { accept, award, cancel, closeBidding, CONTRACT_WORKFLOW, created, getState, reject, type ContractWorkflow } from '../../workflows/contract-messages';
+import { resolveAcceptance } from '../acceptance';
 import { currentUserId } from '../auth';
 import { contractAtUpdate } from '../contract-at-update';
 import { executeContractUpdate } from '../contract-updates';
@@ -28,6 +30,8 @@ export function contractsRouter(deps: ApiDeps): Router {
   r.post('/', async (ctx) => {
     const body = parse(createContract, ctx.request.body);
     const userId = currentUserId(ctx);
+    // Checked before anything is claimed or started: a refused schema or verifier leaves nothing.
+    const acceptance = body.acceptance ? await resolveAcceptance(deps, userId, body.acceptance) : undefined;
     // With an Idempotency-Key the contract is named after the key (and bound to this body, else
     // 422), so a retry reaches the same workflow and its `created` update's first answer.
     const key = optionalIdempotencyKey(ctx);
@@ -50,6 +54,7 @@ export function contractsRouter(deps: ApiDeps): Router {
       reviewWindowSeconds: body.review_window_seconds ?? config.REVIEW_WINDOW_SECONDS,
       awardWindowSeconds: body.award_window_seconds ?? config.MANUAL_AWARD_WINDOW_SECONDS,
       maxReawards: body.max_reawards ?? config.MAX_REAWARDS,
+      ...(acceptance && { acceptance }),
     };
     const workflowId = workflowIdFor(contractId);
     // Update-with-start: the `created` update answers once the workflow has written the row,
@@ -94,6 +99,7 @@ export function contractsRouter(deps: ApiDeps): Router {
       award_mode: input.awardMode,
       weights: input.weights,
       filters: input.filters,
+      acceptance: acceptance ? acceptanceRow(acceptance) : null,
     };
   });
 

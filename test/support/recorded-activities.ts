@@ -57,6 +57,7 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     async setContractStatus(...args) { record('setContractStatus', args); },
     async recordDelivery(...args) { record('recordDelivery', args); },
     async recordReview(...args) { record('recordReview', args); },
+    async recordValidation(...args) { record('recordValidation', args); },
     async recordAgentMetric(...args) { record('recordAgentMetric', args); },
     async holdEscrow(...args) {
       record('holdEscrow', args);

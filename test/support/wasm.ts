@@ -17,6 +17,12 @@ export function exampleAgent(name: 'text-stats' | 'json-transform'): Buffer {
   return readFileSync(`${dir}/${name}.wasm`);
 }
 
+/** An example verifier (acceptance checks) from examples/verifiers, built beside the agents. */
+export function exampleVerifier(name: 'bullet-points' | 'json-totals'): Buffer {
+  const dir = process.env.EXAMPLE_AGENTS_DIR ?? new URL('../../examples/verifiers/build', import.meta.url).pathname;
+  return readFileSync(`${dir}/${name}.wasm`);
+}
+
 export function loadSandbox(cacheCapacity = 16, options: Omit<SandboxOptions, 'cacheCapacity'> = {}): WasmSandbox {
   return WasmSandbox.load(addonPath(), { cacheCapacity, ...options });
 }

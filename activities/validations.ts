@@ -1,0 +1,42 @@
+import type { Knex } from 'knex';
+import { lockContract } from '../db/contract-transition';
+import type { Validation } from '../domain/acceptance';
+import { rooms } from '../lib/events';
+import { appendEvents } from '../lib/outbox';
+
+// A delivery's validation (acceptance checks) as the contract workflow concluded it.
+export function createValidationRecordActivities({ knex }: { knex: Knex }) {
+  return {
+    /**
+     * Stores the validation on its deliveries row (`validation`, and `is_validated` iff it
+     * passed) with its `delivery:validated` event, in one transaction. Idempotent: a retry finds
+     * the row already validated and writes nothing, so the event exists once.
+     */
+    async recordValidation(contractId: string, attempt: number, validation: Validation): Promise<void> {
+      await knex.transaction(async (trx) => {
+        await lockContract(trx, contractId);
+        const [row] = await trx('deliveries')
+          .where({ contract_id: contractId, attempt })
+          .whereNull('validation')
+          .update({ validation: JSON.stringify(validation), is_validated: validation.status === 'passed' })
+          .returning(['id', 'agent_id']);
+        if (!row) return;
+        await appendEvents(trx, contractId, [
+          {
+            type: 'delivery:validated',
+            // The owner, and the agent whose delivery it is (it learns why it failed).
+            rooms: [rooms.contract(contractId), rooms.agent(row.agent_id)],
+            data: {
+              contract_id: contractId,
+              delivery_id: row.id,
+              agent_id: row.agent_id,
+              attempt,
+              is_validated: validation.status === 'passed',
+              validation,
+            },
+          },
+        ]);
+      });
+    },
+  };
+}
