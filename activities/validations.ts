@@ -3,6 +3,8 @@ import { lockContract } from '../db/contract-transition';
 import type { Validation } from '../domain/acceptance';
 import { rooms } from '../lib/events';
 import { appendEvents } from '../lib/outbox';
+import { appendAudit } from '../lib/audit';
+import { sha256Hex } from '../domain/audit';
 
 // A delivery's validation (acceptance checks) as the contract workflow concluded it.
 export function createValidationRecordActivities({ knex }: { knex: Knex }) {
@@ -36,6 +38,33 @@ export function createValidationRecordActivities({ knex }: { knex: Knex }) {
             },
           },
         ]);
+        // The checks' verdict is a fact the money depends on: it goes in the contract's audit chain.
+        await appendAudit(
+          trx,
+          contractId,
+          'validation',
+          {
+            delivery_id: row.id,
+            agent_id: row.agent_id,
+            attempt,
+            status: validation.status,
+            is_validated: validation.status === 'passed',
+            checks: validation.checks.map((c) => ({
+              name: c.name,
+              status: c.status,
+              message: c.message,
+              schema_errors: c.errors?.length ?? null,
+              verifier_id: c.verifier_id ?? null,
+              verifier_sha256: c.verifier_sha256 ?? null,
+              outcome: c.outcome ?? null,
+              exit_code: c.exit_code ?? null,
+              fuel_consumed: c.fuel_consumed ?? null,
+            })),
+            report_sha256: validation.report === null ? null : sha256Hex(validation.report),
+            validated_at: validation.validated_at,
+          },
+          `validation/${attempt}`,
+        );
       });
     },
   };

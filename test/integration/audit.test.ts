@@ -159,6 +159,37 @@ describe('the audit chain of a contract', () => {
   });
 });
 
+describe('a contract with acceptance checks', () => {
+  it("records the checks in its terms and each delivery's validation right after the delivery", async () => {
+    const user = await registerUser(api);
+    const owner = await registerUser(api, 'Owner');
+    const agent = await registerAgent(api, owner.token);
+    const schema = { type: 'object', required: ['summary'], properties: { summary: { type: 'string' } } };
+    const id = await postContract(api, user.token, { required_capabilities: ['pdf'], reward_cents: 2_000, acceptance: { output_schema: schema, on_pass: 'settle' } });
+    expect((await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: { contract_id: id, price_cents: 2_000, eta_seconds: 600, confidence: 0.9 } })).status).toBe(201);
+    expect((await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token })).status).toBe(200);
+    await waitForContract(api, user.token, id, 'IN_PROGRESS');
+    expect((await api('POST', '/api/v1/mesh/deliver', { apiKey: agent.apiKey, body: { contract_id: id, output: { summary: 'three themes' } } })).status).toBe(201);
+    await waitForContract(api, user.token, id, 'SETTLED');
+
+    const { body: chain } = await api('GET', `/api/v1/contracts/${id}/audit`, { apiKey: agent.apiKey });
+    expect(chain).toMatchObject({ verified: true, broken_at: null });
+    recheck(id, chain.records);
+    const kinds: string[] = chain.records.map((r: { kind: string }) => r.kind);
+    expect(kinds[kinds.indexOf('delivery') + 1]).toBe('validation');
+    expect(kinds.slice(-2)).toEqual(['settlement', 'closed']);
+    const fact = (kind: string) => chain.records.find((r: { kind: string }) => r.kind === kind).facts;
+    expect(fact('created').acceptance).toEqual({ output_schema_sha256: sha256(canonicalize(schema)!), verifier: null, on_pass: 'settle' });
+    expect(fact('validation')).toMatchObject({
+      attempt: 1,
+      status: 'passed',
+      is_validated: true,
+      checks: [expect.objectContaining({ name: 'output_schema', status: 'passed' })],
+      report_sha256: null,
+    });
+  });
+});
+
 describe('appending', () => {
   async function contractRow() {
     const user = await registerUser(api);
