@@ -1389,6 +1389,7 @@ export interface components {
         };
         SandboxRun: {
             attempt: number;
+            cpu_time_us: number | null;
             /** Format: date-time */
             created_at: string;
             duration_ms: number | null;
@@ -1430,6 +1431,7 @@ export interface components {
         TaskResults: {
             attempt?: number;
             attempts: components["schemas"]["SandboxRun"][];
+            cpu_time_us?: number | null;
             /** Format: date-time */
             created_at?: string;
             duration_ms?: number | null;

@@ -197,6 +197,9 @@ describe('direct tasks', () => {
     expect(JSON.parse(result.stdout)).toMatchObject({ words: 6, unique_words: 3, top_words: [{ word: 'three', count: 3 }, { word: 'two', count: 2 }, { word: 'one', count: 1 }] });
     expect(result.duration_ms).toBeGreaterThanOrEqual(0);
     expect(result.fuel).toBeGreaterThan(0);
+    // Its cost in CPU time is recorded too, whatever the metering.
+    expect(result.cpu_time_us).toBeGreaterThan(0);
+    expect(result.cpu_time_us / 1000).toBeLessThanOrEqual(result.duration_ms + 1);
     expect(Date.parse(result.created_at)).not.toBeNaN();
 
     const stranger = await registerUser(api, 'Eve');
