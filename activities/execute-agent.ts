@@ -216,7 +216,8 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, metri
         // Counted when wasmtime answers, before the record: a run that happened is a run.
         metrics.runs.inc({ outcome: result.outcome });
         metrics.duration.observe({ outcome: result.outcome }, result.durationMs / 1000);
-        metrics.fuel.observe({ outcome: result.outcome }, result.fuelConsumed);
+        if (result.metering === 'fuel') metrics.fuel.observe({ outcome: result.outcome }, result.fuelConsumed);
+        metrics.cpu.observe({ outcome: result.outcome }, result.cpuTimeUs / 1e6);
         const run: RunRecord = {
           outcome: result.outcome as TaskOutcome,
           exitCode: result.exitCode,

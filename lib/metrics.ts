@@ -265,10 +265,17 @@ export function sandboxMetrics(registry: Registry) {
     }),
     fuel: new Histogram({
       name: 'hermes_sandbox_run_fuel',
-      help: 'Fuel (wasmtime instructions metered) one agent run consumed, by outcome.',
+      help: 'Fuel (wasmtime instructions metered) one agent run consumed, by outcome; not observed with SANDBOX_METERING=epoch.',
       labelNames: ['outcome'] as const,
       // 10^4 … 10^10: a hello-world to past the default 2·10^9 budget.
       buckets: [1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 2e9, 1e10],
+      registers: [registry],
+    }),
+    cpu: new Histogram({
+      name: 'hermes_sandbox_run_cpu_seconds',
+      help: 'CPU time one agent run took (instantiation, guest code, WASI calls), by outcome; its cost whatever SANDBOX_METERING is.',
+      labelNames: ['outcome'] as const,
+      buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300],
       registers: [registry],
     }),
   };

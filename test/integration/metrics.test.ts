@@ -172,6 +172,8 @@ describe("the workers' figures", () => {
       expect(total(s, 'hermes_sandbox_run_duration_seconds_count', { outcome: 'ok' })).toBeGreaterThanOrEqual(2);
       expect(total(s, 'hermes_sandbox_run_fuel_sum', { outcome: 'ok' })).toBeGreaterThan(0);
       expect(total(s, 'hermes_sandbox_run_fuel_bucket', { outcome: 'ok', le: '+Inf' })).toBeGreaterThanOrEqual(2);
+      expect(total(s, 'hermes_sandbox_run_cpu_seconds_sum', { outcome: 'ok' })).toBeGreaterThan(0);
+      expect(total(s, 'hermes_sandbox_run_cpu_seconds_count', { outcome: 'ok' })).toBeGreaterThanOrEqual(2);
     } finally {
       await Promise.all([worker.close(), sandbox.close()]);
     }
