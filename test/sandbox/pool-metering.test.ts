@@ -81,8 +81,9 @@ describe('metering', () => {
     expect(r).toMatchObject({ outcome: 'timeout', metering: 'epoch', fuelConsumed: 0 });
     expect(r.durationMs).toBeGreaterThanOrEqual(300);
     expect(r.durationMs).toBeLessThan(2_000);
-    // A spinning guest's cost is CPU time; a busy shared machine can take some of the wall clock.
-    expect(r.cpuTimeUs).toBeGreaterThan(100_000);
+    // A spinning guest's cost is CPU time: far above a sleeping one's (next test), though a busy
+    // shared machine (2 cores, several test files) can take most of the wall clock from it.
+    expect(r.cpuTimeUs).toBeGreaterThan(10_000);
     expect(r.cpuTimeUs / 1000).toBeLessThanOrEqual(r.durationMs + 1);
   });
 
