@@ -179,8 +179,9 @@ export class WasmSandbox {
   async run(options: RunOptions): Promise<RunResult> {
     const { signal } = options;
     signal?.throwIfAborted();
-    const runId = randomUUID();
-    const onAbort = () => this.native.cancel(runId);
+    // Only a run that can be cancelled needs an id (and a place in the addon's table of runs).
+    const runId = signal ? randomUUID() : undefined;
+    const onAbort = () => this.native.cancel(runId!);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const r = await this.native
