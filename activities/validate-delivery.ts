@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validationStatus, type ValidateDeliveryRequest, type Validation, type ValidationCheck } from '../domain/acceptance';
 import { outputText } from '../domain/execution';
-import { createOutputChecker } from '../lib/acceptance';
+import { createOutputChecks } from '../lib/output-checks';
 import { BinaryHashMismatch, sha256Hex, type BinaryStore } from '../lib/binary-store';
 import type { Config } from '../lib/config';
 import { SandboxError, type WasmSandbox } from '../sandbox';
@@ -25,7 +25,8 @@ const STDERR_SHOWN = 4 * 1024;
 // fault, not the agent's. Nothing is written here: the workflow records the result
 // (recordValidation), so a result is stored once, whichever attempt produced it.
 export function createValidationActivities({ sandbox, binaries, config }: ValidationActivityDeps) {
-  const outputs = createOutputChecker();
+  // In a thread with a deadline (lib/output-checks.ts): a user's pattern may backtrack for ever.
+  const outputs = createOutputChecks({ timeoutMs: config.VERIFIER_TIMEOUT_SECONDS * 1000 });
   const cachePath = (sha: string) => join(config.SANDBOX_CACHE_DIR, `${sha}.wasm`);
 
   async function loadModule(url: string, sha256: string): Promise<Buffer> {
@@ -101,7 +102,7 @@ export function createValidationActivities({ sandbox, binaries, config }: Valida
       try {
         const checks: ValidationCheck[] = [];
         let report: string | null = null;
-        if (req.outputSchema) checks.push(outputs.check(req.outputSchema, req.input.delivery.output));
+        if (req.outputSchema) checks.push(await outputs.check(req.outputSchema, req.input.delivery.output));
         if (req.verifier) {
           if (checks.some((c) => c.status !== 'passed')) {
             checks.push({ name: 'verifier', status: 'skipped', message: 'not run: the output did not pass its schema', verifier_id: req.verifier.id, verifier_sha256: req.verifier.sha256 });

@@ -36,7 +36,7 @@ export interface ValidationCheck {
   status: CheckStatus;
   /** Why, in a sentence. */
   message: string;
-  /** output_schema: the first errors ajv found (at most MAX_SCHEMA_ERRORS). */
+  /** output_schema: the first errors ajv found (at most 20). */
   errors?: SchemaError[];
   /** verifier: which module ran and how it ended. */
   verifier_id?: string;
@@ -66,8 +66,6 @@ export interface PendingValidation {
 }
 export const PENDING_VALIDATION: PendingValidation = { status: 'pending', checks: [], report: null, validated_at: null };
 export type ValidationView = Validation | PendingValidation;
-
-export const MAX_SCHEMA_ERRORS = 20;
 
 /** failed if any check failed; else error if any could not decide; else passed. */
 export function validationStatus(checks: readonly ValidationCheck[]): ValidationStatus {

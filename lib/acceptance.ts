@@ -1,7 +1,9 @@
-import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
+import Ajv2020 from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { createHash } from 'node:crypto';
-import { MAX_SCHEMA_ERRORS, type SchemaError, type ValidationCheck } from '../domain/acceptance';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { SchemaError, ValidationCheck } from '../domain/acceptance';
 
 // JSON Schema for acceptance checks, with ajv (draft 2020-12): checking a schema a user sends
 // when a contract is created, and checking a delivery's output against it (the sandbox worker).
@@ -10,6 +12,12 @@ import { MAX_SCHEMA_ERRORS, type SchemaError, type ValidationCheck } from '../do
 // ajv's strict-schema rules: an unknown keyword (a typo such as "requried"), an unknown format
 // or a $ref that does not resolve inside the schema is a 400 at creation, not a check that
 // silently passes later. Nothing is ever fetched: a remote $ref does not resolve.
+//
+// This file is also the entry of the thread that checks outputs (lib/output-checks.ts), which
+// Node loads as it is (type stripping): only `import type` from relative paths here.
+
+/** At most this many of ajv's errors are kept, in a check and in a 400. */
+const MAX_SCHEMA_ERRORS = 20;
 
 function newAjv(): Ajv2020 {
   const ajv = new Ajv2020({
@@ -112,4 +120,16 @@ export function createOutputChecker() {
       return { name: 'output_schema', status: 'failed', message: `the output does not match the schema: ${where}${more}`, errors };
     },
   };
+}
+
+/** workerData that makes this module the output-check thread. */
+export const OUTPUT_CHECK_THREAD = 'hermes-output-check';
+
+if (!isMainThread && workerData === OUTPUT_CHECK_THREAD && parentPort) {
+  const port = parentPort;
+  const checker = createOutputChecker();
+  port.on('message', ({ id, schema, output }: { id: number; schema: Record<string, unknown>; output: unknown }) => {
+    port.postMessage({ id, check: checker.check(schema, output) });
+  });
+  port.postMessage('ready');
 }
