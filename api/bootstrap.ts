@@ -8,7 +8,7 @@ import { createLogger } from '../lib/logger';
 import { contractUpdateMetrics, createRegistry, databaseGauges, httpMetrics } from '../lib/metrics';
 import { createS3, ensureBucket } from '../lib/s3';
 import { createStripe } from '../lib/stripe';
-import { WasmSandbox } from '../sandbox';
+import { moduleCompilerFromConfig } from '../lib/module-compiler';
 import { createTemporalClient } from '../lib/temporal';
 import { createAuth } from './auth';
 import { createTokens } from './credentials';
@@ -25,7 +25,7 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
   const auth = createAuth({ knex, redis, tokens, config });
   const s3 = createS3(config);
   await ensureBucket(s3, config.S3_BUCKET);
-  const sandbox = WasmSandbox.load(config.SANDBOX_ADDON_PATH, { cacheCapacity: config.SANDBOX_MODULE_CACHE });
+  const moduleCompiler = moduleCompilerFromConfig(config, log);
   const registry = createRegistry();
   databaseGauges(registry, { knex, log, refreshMs: config.METRICS_DB_REFRESH_SECONDS * 1000 });
   return {
@@ -37,13 +37,14 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
     log,
     tokens,
     auth,
-    sandbox,
+    moduleCompiler,
     binaries: createBinaryStore(s3, config.S3_BUCKET),
     stripe: createStripe(config),
     events: createEventPublisher(redis, config.EVENTS_RETENTION),
     metrics: { registry, http: httpMetrics(registry), updates: contractUpdateMetrics(registry) },
     async close() {
       s3.destroy();
+      moduleCompiler.close();
       await Promise.allSettled([knex.destroy(), redis.quit(), temporal.connection.close()]);
     },
   };

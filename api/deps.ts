@@ -6,7 +6,7 @@ import type { Models } from '../db/models';
 import type { BinaryStore } from '../lib/binary-store';
 import type { Config } from '../lib/config';
 import type { EventPublisher } from '../lib/events';
-import type { WasmSandbox } from '../sandbox';
+import type { ModuleCompiler } from '../lib/module-compiler';
 import type { Logger } from '../lib/logger';
 import type { ContractUpdateMetrics, HttpMetrics } from '../lib/metrics';
 import type { Registry } from 'prom-client';
@@ -23,8 +23,9 @@ export interface ApiDeps {
   log: Logger;
   tokens: Tokens;
   auth: Auth;
-  /** Compiles uploads to validate them; runs happen on the sandbox worker. */
-  sandbox: WasmSandbox;
+  /** Compiles uploads to validate them, each in a bounded child process (api/compile-upload.ts
+   *  turns its errors into answers); runs happen on the sandbox worker. */
+  moduleCompiler: ModuleCompiler;
   binaries: BinaryStore;
   stripe: Stripe;
   /** Appends real-time events (A2A messages from the API; workers make their own). */

@@ -146,7 +146,7 @@ export const OPERATIONS: Operation[] = [
     method: 'post',
     path: `${V1}/agents/upload`,
     summary: 'Upload a WASM binary: a new agent, or with agent_id a new version of one you own',
-    description: 'The module is compiled before anything is stored; one that does not compile, or is not a WASI command (`_start` of type () -> () and an exported `memory`), is 400 INVALID_MODULE. `capabilities` is a comma-separated list or a JSON array.',
+    description: 'The module is compiled before anything is stored; one that does not compile, or is not a WASI command (`_start` of type () -> () and an exported `memory`), is 400 INVALID_MODULE; one whose compile goes past the time or memory bound (SANDBOX_COMPILE_TIMEOUT_SECONDS, SANDBOX_COMPILE_MEMORY_MB) is 413 MODULE_TOO_COMPLEX; when every compile slot and queue place is taken it is 503 with Retry-After. `capabilities` is a comma-separated list or a JSON array.',
     tag: 'agents',
     caller: 'user',
     multipart: { fields: uploadFields, file: 'the .wasm module (a WASI command)' },
@@ -154,6 +154,8 @@ export const OPERATIONS: Operation[] = [
     responses: {
       200: { description: 'a new version of an existing agent', schema: res.agentUploadResponse, headers: { 'Idempotent-Replayed': replayed } },
       201: { description: 'a new agent, with its API key', schema: res.agentUploadResponse, headers: { 'Idempotent-Replayed': replayed } },
+      413: { description: 'PAYLOAD_TOO_LARGE (over SANDBOX_MAX_UPLOAD_BYTES) or MODULE_TOO_COMPLEX (its compile went past the time or memory bound); `details` names the field', schema: res.errorEnvelope },
+      503: { description: 'UNAVAILABLE: every module compiler is busy, or Temporal or Postgres cannot answer now; retry after Retry-After (with the same Idempotency-Key)', schema: res.errorEnvelope, headers: { 'Retry-After': retryAfter } },
     },
   },
   {

@@ -109,6 +109,16 @@ const schema = z
     SANDBOX_MIN_TIMEOUT_SECONDS: seconds(5),
     SANDBOX_MAX_TIMEOUT_SECONDS: seconds(300),
     SANDBOX_CONCURRENCY: z.coerce.number().int().positive().default(2),
+    // Compiling an upload (to validate it) happens in a child process of the API with these
+    // bounds (lib/module-compiler.ts): past the time or the memory (the child's peak RSS, Node
+    // and the addon's ~80 MiB included) the upload is 413 MODULE_TOO_COMPLEX; past
+    // CONCURRENCY compiling and QUEUE waiting it is 503 with Retry-After.
+    SANDBOX_COMPILE_TIMEOUT_SECONDS: z.coerce.number().positive().max(600).default(15),
+    SANDBOX_COMPILE_MEMORY_MB: z.coerce.number().int().min(128).default(512),
+    SANDBOX_COMPILE_THREADS: z.coerce.number().int().min(1).max(64).default(1),
+    SANDBOX_COMPILE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+    SANDBOX_COMPILE_QUEUE: z.coerce.number().int().min(0).max(1000).default(8),
+    SANDBOX_COMPILE_NICE: z.coerce.number().int().min(0).max(19).default(10),
     // Acceptance checks (README, "Acceptance checks"): the limits of one verifier run, apart
     // from the agents' (a verifier that hits one is an `error`, not the agent's failure), and
     // the largest output_schema a contract may declare (bytes of its JSON).

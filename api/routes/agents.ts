@@ -3,12 +3,12 @@ import { MulterError } from 'multer';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Knex } from 'knex';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AGENT_STATUSES } from '../../domain/statuses';
 import { presenceKey } from '../../lib/events';
-import { SandboxError } from '../../sandbox';
 import { currentUserId } from '../auth';
+import { compileUpload } from '../compile-upload';
 import { generateApiKey } from '../credentials';
 import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
@@ -100,7 +100,7 @@ async function ownedAgent(db: Knex, agentId: string, userId: string) {
   if (!agent) throw notFound('agent');
 }
 
-export function agentsRouter({ models, knex, auth, config, sandbox, binaries, redis }: ApiDeps): Router {
+export function agentsRouter({ models, knex, auth, config, moduleCompiler, binaries, redis }: ApiDeps): Router {
   // Which of these agents are online now (their presence key, renewed by heartbeats, lives).
   async function online(ids: string[]): Promise<Set<string>> {
     if (!ids.length) return new Set();
@@ -133,9 +133,11 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries, re
   });
 
   // Upload a WASM binary: a new agent, or (with agent_id) a new version of one you own. The
-  // module is compiled before anything is stored; S3 is written before Postgres, so a row
-  // never points at a missing object. Idempotency-Key: the request is its fields and the
-  // module's SHA-256; a retry gets the first answer (with the new agent's key, as above).
+  // module is compiled before anything is stored (in a bounded child process, and before the
+  // idempotency transaction, which would otherwise hold a database connection for the whole
+  // compile); S3 is written before Postgres, so a row never points at a missing object.
+  // Idempotency-Key: the request is its fields and the module's SHA-256; a retry gets the
+  // first answer (with the new agent's key, as above).
   r.post('/upload', auth.requireUser, multipart(upload.single('file')), async (ctx) => {
     const userId = currentUserId(ctx);
     const fields = parse(uploadFields, ctx.request.body);
@@ -146,25 +148,18 @@ export function agentsRouter({ models, knex, auth, config, sandbox, binaries, re
     if (!fields.agent_id && !fields.name) {
       throw new HttpError('VALIDATION_ERROR', 'name: required when creating an agent', [{ field: 'name' }]);
     }
-    const request = { fields, file_sha256: createHash('sha256').update(file.buffer).digest('hex') };
+    // A new version only of an agent you own; any other agent_id is the 404 of a missing one
+    // (asked before the compile, and again in the transaction).
+    if (fields.agent_id) await naming('agent', 'agent_id', ownedAgent(knex, fields.agent_id, userId));
+    const compiled = await compileUpload(moduleCompiler, file.buffer);
+    const request = { fields, file_sha256: compiled.sha256 };
     await idempotentCreate({ knex, config }, ctx, { caller: { kind: 'user', id: userId }, route: 'POST /agents/upload', request }, (db) =>
-      storeUpload(db, userId, fields, file.buffer),
+      storeUpload(db, userId, fields, file.buffer, compiled),
     );
   });
 
-  async function storeUpload(db: Knex, userId: string, fields: z.infer<typeof uploadFields>, wasm: Buffer) {
-    // A new version only of an agent you own; any other agent_id is the 404 of a missing one.
+  async function storeUpload(db: Knex, userId: string, fields: z.infer<typeof uploadFields>, wasm: Buffer, compiled: { sha256: string; size: number }) {
     if (fields.agent_id) await naming('agent', 'agent_id', ownedAgent(db, fields.agent_id, userId));
-
-    let compiled: { sha256: string; size: number };
-    try {
-      compiled = await sandbox.compile(wasm);
-    } catch (err) {
-      if (err instanceof SandboxError && err.code === 'INVALID_MODULE') {
-        throw new HttpError('INVALID_MODULE', `file: ${err.message}`, [{ field: 'file', message: err.message }]);
-      }
-      throw err;
-    }
 
     const agentId = fields.agent_id ?? randomUUID();
     const stored = await binaries.put(agentId, wasm, compiled.sha256);

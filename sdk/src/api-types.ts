@@ -156,7 +156,7 @@ export interface paths {
         put?: never;
         /**
          * Upload a WASM binary: a new agent, or with agent_id a new version of one you own
-         * @description The module is compiled before anything is stored; one that does not compile, or is not a WASI command (`_start` of type () -> () and an exported `memory`), is 400 INVALID_MODULE. `capabilities` is a comma-separated list or a JSON array.
+         * @description The module is compiled before anything is stored; one that does not compile, or is not a WASI command (`_start` of type () -> () and an exported `memory`), is 400 INVALID_MODULE; one whose compile goes past the time or memory bound (SANDBOX_COMPILE_TIMEOUT_SECONDS, SANDBOX_COMPILE_MEMORY_MB) is 413 MODULE_TOO_COMPLEX; when every compile slot and queue place is taken it is 503 with Retry-After. `capabilities` is a comma-separated list or a JSON array.
          */
         post: operations["postAgentsUpload"];
         delete?: never;
@@ -211,7 +211,7 @@ export interface paths {
         put?: never;
         /**
          * Post a contract (starts its workflow)
-         * @description Answers once the contract exists. With an Idempotency-Key the contract id derives from the key, so a retry reaches the same contract.
+         * @description Answers once the contract exists. With an Idempotency-Key the contract id derives from the key, so a retry reaches the same contract. `acceptance` declares checks every delivery must pass before money moves: `output_schema` (a JSON Schema, draft 2020-12, checked at creation: 400 naming `acceptance.output_schema` and the problem; at most ACCEPTANCE_SCHEMA_MAX_BYTES), `verifier_id` (a verifier you uploaded; 404 naming `acceptance.verifier_id` otherwise) and `on_pass` (`review`, the default, or `settle`). A delivery that fails a check is rejected automatically (failure reason `validation_failed`; a re-award may follow); a check that cannot decide (the verifier crashed or ran out of a limit) is `error` and leaves the review to you.
          */
         post: operations["postContracts"];
         delete?: never;
@@ -798,6 +798,22 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description a contract's acceptance checks: what every delivery must pass before money moves */
+        Acceptance: {
+            /** @enum {string} */
+            on_pass: "review" | "settle";
+            /** @description the JSON Schema (draft 2020-12) every delivery output must satisfy */
+            output_schema: {
+                [key: string]: unknown;
+            } | null;
+            /** @description the verifier module pinned at creation (by SHA-256) */
+            verifier: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                sha256: string;
+            } | null;
+        };
         AcceptedBid: {
             /** Format: uuid */
             agent_id: string;
@@ -977,6 +993,7 @@ export interface components {
             status: "accepted";
         };
         Contract: {
+            acceptance: components["schemas"]["Acceptance"] | null;
             award: {
                 /** Format: uuid */
                 agent_id: string;
@@ -998,7 +1015,7 @@ export interface components {
             currency: string;
             delivery_deadline: string | null;
             delivery_window_seconds: number;
-            failure_reason: ("payment_failed" | "delivery_missed" | "execution_failed" | "rejected" | "system_error") | null;
+            failure_reason: ("payment_failed" | "delivery_missed" | "execution_failed" | "rejected" | "system_error" | "validation_failed") | null;
             filters: components["schemas"]["Filters"];
             /** Format: uuid */
             id: string;
@@ -1017,6 +1034,7 @@ export interface components {
             workflow_id: string;
         };
         ContractCreated: {
+            acceptance: components["schemas"]["Acceptance"] | null;
             /** @enum {string} */
             award_mode: "auto" | "manual";
             /** Format: date-time */
@@ -1033,6 +1051,7 @@ export interface components {
         };
         /** @description A contract with its bids (and their scores), award, deliveries and sandbox executions. */
         ContractDetail: {
+            acceptance: components["schemas"]["Acceptance"] | null;
             award: {
                 /** Format: uuid */
                 agent_id: string;
@@ -1057,7 +1076,7 @@ export interface components {
             delivery_deadline: string | null;
             delivery_window_seconds: number;
             executions: components["schemas"]["SandboxRun"][];
-            failure_reason: ("payment_failed" | "delivery_missed" | "execution_failed" | "rejected" | "system_error") | null;
+            failure_reason: ("payment_failed" | "delivery_missed" | "execution_failed" | "rejected" | "system_error" | "validation_failed") | null;
             filters: components["schemas"]["Filters"];
             /** Format: uuid */
             id: string;
@@ -1129,7 +1148,7 @@ export interface components {
                 /** Format: uuid */
                 task_result_id: string;
             } | null;
-            failure_reason: ("payment_failed" | "delivery_missed" | "execution_failed" | "rejected" | "system_error") | null;
+            failure_reason: ("payment_failed" | "delivery_missed" | "execution_failed" | "rejected" | "system_error" | "validation_failed") | null;
             intent: string;
             payment: {
                 action_deadline: string | null;
@@ -1156,6 +1175,7 @@ export interface components {
             status_detail: string | null;
             /** Format: uuid */
             user_id: string;
+            validation: components["schemas"]["Validation"] | null;
         };
         Conversation: {
             closed_at: string | null;
@@ -1196,6 +1216,7 @@ export interface components {
             delivered_at: string;
             /** Format: uuid */
             id: string;
+            is_validated: boolean;
             /** @description any JSON value, as the client sent it */
             output: unknown;
             rating: number | null;
@@ -1205,12 +1226,13 @@ export interface components {
             source: "agent" | "sandbox";
             /** @enum {string} */
             status: "pending_review" | "accepted" | "rejected";
+            validation: components["schemas"]["Validation"] | null;
         };
         /** @description Every error: a stable code, a message for people, and the fields it is about. */
         Error: {
             error: {
                 /** @enum {string} */
-                code: "VALIDATION_ERROR" | "INVALID_CURSOR" | "PRICE_ABOVE_REWARD" | "INVALID_MODULE" | "INVALID_SIGNATURE" | "INSUFFICIENT_FUNDS" | "PAYOUT_ACCOUNT_REQUIRED" | "UNAUTHENTICATED" | "PAYMENT_DECLINED" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "NOT_AWARDED_AGENT" | "AGENT_INACTIVE" | "CAPABILITY_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "BID_NOT_FOUND" | "EMAIL_TAKEN" | "BIDDING_CLOSED" | "DUPLICATE_BID" | "INVALID_STATE" | "CONTRACT_CLOSED" | "NO_BINARY" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE";
+                code: "VALIDATION_ERROR" | "INVALID_CURSOR" | "PRICE_ABOVE_REWARD" | "INVALID_MODULE" | "INVALID_SIGNATURE" | "INSUFFICIENT_FUNDS" | "PAYOUT_ACCOUNT_REQUIRED" | "UNAUTHENTICATED" | "PAYMENT_DECLINED" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "NOT_AWARDED_AGENT" | "AGENT_INACTIVE" | "CAPABILITY_MISMATCH" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "BID_NOT_FOUND" | "EMAIL_TAKEN" | "BIDDING_CLOSED" | "DUPLICATE_BID" | "INVALID_STATE" | "CONTRACT_CLOSED" | "NO_BINARY" | "PAYLOAD_TOO_LARGE" | "MODULE_TOO_COMPLEX" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE";
                 details?: components["schemas"]["ErrorDetail"][];
                 message: string;
                 request_id?: string;
@@ -1272,6 +1294,7 @@ export interface components {
         };
         /** @description what an agent sees of an open contract: the work and its terms, not the owner */
         OpenContract: {
+            acceptance: components["schemas"]["Acceptance"] | null;
             /** Format: date-time */
             bidding_deadline: string;
             /** @description any JSON value, as the client sent it */
@@ -1486,6 +1509,36 @@ export interface components {
             /** @enum {string} */
             grade: "A+" | "A" | "A-" | "B+" | "B" | "B-" | "C+" | "C" | "C-" | "D" | "F";
             trust_score: number;
+        };
+        /** @description a delivery's acceptance checks: pending while they run, then passed, failed or error */
+        Validation: {
+            checks: components["schemas"]["ValidationCheck"][];
+            /** @description the verifier's stdout, or null when no verifier ran */
+            report: string | null;
+            /** @enum {string} */
+            status: "passed" | "failed" | "error" | "pending";
+            validated_at: string | null;
+        };
+        ValidationCheck: {
+            duration_ms?: number | null;
+            errors?: {
+                instance_path: string;
+                keyword: string;
+                message: string;
+                schema_path: string;
+            }[];
+            exit_code?: number | null;
+            fuel_consumed?: number | null;
+            message: string;
+            /** @enum {string} */
+            name: "output_schema" | "verifier";
+            outcome?: string | null;
+            /** @enum {string} */
+            status: "passed" | "failed" | "error" | "skipped";
+            stderr?: string | null;
+            /** Format: uuid */
+            verifier_id?: string;
+            verifier_sha256?: string;
         };
         Wallet: {
             balance_cents: number;
@@ -2680,7 +2733,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description PAYLOAD_TOO_LARGE */
+            /** @description PAYLOAD_TOO_LARGE (over SANDBOX_MAX_UPLOAD_BYTES) or MODULE_TOO_COMPLEX (its compile went past the time or memory bound); `details` names the field */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2718,7 +2771,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAVAILABLE: Temporal or Postgres cannot answer now; nothing is lost, retry (with the same Idempotency-Key) */
+            /** @description UNAVAILABLE: every module compiler is busy, or Temporal or Postgres cannot answer now; retry after Retry-After (with the same Idempotency-Key) */
             503: {
                 headers: {
                     /** @description seconds to wait before sending the request again */
@@ -3037,6 +3090,23 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    acceptance?: {
+                        /**
+                         * @description settle: a delivery that passes is accepted at once; review: you still review it
+                         * @default review
+                         * @enum {string}
+                         */
+                        on_pass?: "review" | "settle";
+                        /** @description a JSON Schema (draft 2020-12) every delivery output must satisfy; checked at creation */
+                        output_schema?: {
+                            [key: string]: unknown;
+                        };
+                        /**
+                         * Format: uuid
+                         * @description a verifier you uploaded (POST /verifiers): run in the sandbox on every delivery; exit 0 passes
+                         */
+                        verifier_id?: string;
+                    };
                     /**
                      * @default auto
                      * @enum {string}

@@ -1,0 +1,44 @@
+// One compile in a process of its own (lib/module-compiler.ts starts it): the module's bytes
+// on stdin, one JSON line on stdout, then exit. Run by plain `node` (Node 24 strips the types),
+// not tsx, so it starts in tens of milliseconds; hence no imports from the project.
+//
+//   node lib/module-compiler-child.ts <addon path> [<Sandbox options as JSON>]   < module.wasm
+//   → {"ok":true,"sha256":"…","size":123}  or  {"ok":false,"code":"INVALID_MODULE","message":"…"}
+//
+// Its parent bounds it: wall time (SIGKILL), memory (RSS polled, SIGKILL) and compile threads
+// (RAYON_NUM_THREADS, which sizes the pool wasmtime's parallel compilation runs on).
+import { createRequire } from 'node:module';
+
+interface Addon {
+  Sandbox: new (options?: Record<string, unknown>) => { compile(module: Buffer): Promise<{ sha256: string; size: number }> };
+}
+
+const addonPath = process.argv[2];
+if (!addonPath) {
+  process.stderr.write('usage: module-compiler-child.ts <addon path>\n');
+  process.exit(2);
+}
+
+// If the parent dies (killed outright), a compile bomb must not run on without it.
+const parent = process.ppid;
+setInterval(() => process.ppid !== parent && process.exit(1), 500).unref();
+
+const chunks: Buffer[] = [];
+for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+const bytes = Buffer.concat(chunks);
+
+const addon = createRequire(import.meta.url)(addonPath) as Addon;
+let answer: Record<string, unknown>;
+try {
+  // One module, no instance pool (nothing runs here); the caller's metering, since fuel
+  // metering compiles different code.
+  const options = { ...JSON.parse(process.argv[3] ?? '{}'), cacheCapacity: 1, poolSize: 0 };
+  const compiled = await new addon.Sandbox(options).compile(bytes);
+  answer = { ok: true, sha256: compiled.sha256, size: compiled.size };
+} catch (err) {
+  // The addon reports failures as "CODE: message".
+  const message = err instanceof Error ? err.message : String(err);
+  const match = /^([A-Z_]+): (.*)$/s.exec(message);
+  answer = match ? { ok: false, code: match[1], message: match[2] } : { ok: false, code: 'SANDBOX_FAILURE', message };
+}
+process.stdout.write(`${JSON.stringify(answer)}\n`, () => process.exit(0));
