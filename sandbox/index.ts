@@ -103,6 +103,7 @@ interface NativeSandbox {
   readonly cachedModules: number;
   cancel(runId: string): boolean;
   run(request: Record<string, unknown>): Promise<NativeRunResult>;
+  runCached(request: Record<string, unknown>): NativeRunResult | Promise<NativeRunResult>;
 }
 
 interface NativeAddon {
@@ -184,20 +185,26 @@ export class WasmSandbox {
     const onAbort = () => this.native.cancel(runId!);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const r = await this.native
-        .run({
-          module: options.module ? toBuffer(options.module) : undefined,
-          moduleSha256: options.moduleSha256,
-          stdin: typeof options.stdin === 'string' ? Buffer.from(options.stdin) : options.stdin && toBuffer(options.stdin),
-          args: options.args,
-          env: options.env,
-          fuel: options.fuel,
-          memoryBytes: options.memoryBytes,
-          timeoutMs: options.timeoutMs,
-          outputBytes: options.outputBytes,
-          runId,
-        })
-        .catch(translate);
+      const request = {
+        module: options.module ? toBuffer(options.module) : undefined,
+        moduleSha256: options.moduleSha256,
+        stdin: typeof options.stdin === 'string' ? Buffer.from(options.stdin) : options.stdin && toBuffer(options.stdin),
+        args: options.args,
+        env: options.env,
+        fuel: options.fuel,
+        memoryBytes: options.memoryBytes,
+        timeoutMs: options.timeoutMs,
+        outputBytes: options.outputBytes,
+        runId,
+      };
+      let r: NativeRunResult;
+      try {
+        // A compiled module by its hash starts on this thread and, if it is done within its
+        // first slice (fuel metering: one fuel chunk), answers without a hand-off to a worker.
+        r = await (request.module ? this.native.run(request) : this.native.runCached(request));
+      } catch (err) {
+        translate(err);
+      }
       return {
         outcome: r.outcome as SandboxOutcome,
         exitCode: r.exitCode ?? null,

@@ -162,15 +162,10 @@ impl Sandbox {
     }
 
     #[napi]
-    pub async fn run(&self, request: RunRequest) -> Result<RunResult> {
-        if request.fuel <= 0 || request.memory_bytes <= 0 || request.timeout_ms == 0 || request.output_bytes == 0 {
-            return Err(Error::new(
-                Status::InvalidArg,
-                "fuel, memory_bytes, timeout_ms and output_bytes must be positive".to_string(),
-            ));
-        }
+    pub async fn run(&self, mut request: RunRequest) -> Result<RunResult> {
+        check_limits(&request)?;
         let engine = self.engine.clone();
-        let module = request.module.map(|b| b.to_vec());
+        let module = request.module.take().map(|b| b.to_vec());
         let wanted = request.module_sha256.clone();
         let compiled = match (module, wanted) {
             (Some(bytes), wanted) => {
@@ -197,6 +192,62 @@ impl Sandbox {
             }
         };
 
+        self.begin(compiled, request).await
+    }
+
+    /// `run` for a module already compiled here (by `module_sha256`), started on the calling
+    /// thread: a run that finishes within its first slice (at most one fuel chunk of guest
+    /// code, well under a millisecond) returns its result at once, without a hand-off to a
+    /// worker thread and back; any other goes on as `run` does and returns a Promise. Epoch-only
+    /// metering has no slice that short (a guest yields at the next 5 ms tick), so there every
+    /// run returns a Promise.
+    #[napi]
+    pub fn run_cached<'env>(
+        &self,
+        env: &'env Env,
+        request: RunRequest,
+    ) -> Result<Either<RunResult, PromiseRaw<'env, RunResult>>> {
+        check_limits(&request)?;
+        if request.module.is_some() {
+            return Err(Error::new(Status::InvalidArg, "run_cached takes module_sha256, not module bytes".to_string()));
+        }
+        let sha = request
+            .module_sha256
+            .clone()
+            .ok_or_else(|| Error::new(Status::InvalidArg, "module or module_sha256 is required".to_string()))?;
+        let compiled = self
+            .engine
+            .cached(&sha)
+            .ok_or_else(|| Error::new(Status::InvalidArg, format!("MODULE_NOT_CACHED: {sha}")))?;
+        let mut run = Box::pin(self.begin(compiled, request));
+        if self.engine.metering == Metering::Fuel {
+            // A no-op waker: should the run be pending, the task spawned below polls it again
+            // at once and registers its own.
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let polled = napi::bindgen_prelude::within_runtime_if_available(|| std::future::Future::poll(run.as_mut(), &mut cx));
+            if let std::task::Poll::Ready(result) = polled {
+                return result.map(Either::A);
+            }
+        }
+        env.spawn_future(run).map(Either::B)
+    }
+}
+
+fn check_limits(request: &RunRequest) -> Result<()> {
+    if request.fuel <= 0 || request.memory_bytes <= 0 || request.timeout_ms == 0 || request.output_bytes == 0 {
+        return Err(Error::new(
+            Status::InvalidArg,
+            "fuel, memory_bytes, timeout_ms and output_bytes must be positive".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+impl Sandbox {
+    /// The run itself, registered for `cancel` until it ends. Polled on the addon's Tokio
+    /// workers (or first on the caller's thread, by `run_cached`); a panic in the run is
+    /// caught by run::execute and comes back as an error.
+    fn begin(&self, compiled: Arc<engine::Compiled>, request: RunRequest) -> impl std::future::Future<Output = Result<RunResult>> + Send + 'static {
         let spec = RunSpec {
             stdin: request.stdin.map(|b| b.to_vec()).unwrap_or_default(),
             args: request.args.unwrap_or_default(),
@@ -211,32 +262,28 @@ impl Sandbox {
         if let Some(id) = &run_id {
             self.runs.lock().unwrap().insert(id.clone(), stop.clone());
         }
-
-        let sha256 = compiled.sha256.clone();
-        // Right here on the addon's Tokio worker: no thread or task of its own to hand off to
-        // (a panic in the run is caught by run::execute and comes back as an error).
-        let outcome = run::execute(engine, compiled, spec, stop).await;
-        self.forget(&run_id);
-        let report = outcome.map_err(|e| Error::from_reason(format!("sandbox run failed: {e}")))?;
-        Ok(RunResult {
-            outcome: report.outcome.as_str().to_string(),
-            exit_code: report.exit_code,
-            stdout: report.stdout.into(),
-            stderr: report.stderr.into(),
-            fuel_consumed: report.fuel_consumed.unwrap_or(0) as i64,
-            duration_ms: report.duration.as_secs_f64() * 1000.0,
-            cpu_time_us: report.cpu_time.as_micros() as i64,
-            metering: self.engine.metering.as_str().to_string(),
-            message: report.message,
-            module_sha256: sha256,
-        })
-    }
-}
-
-impl Sandbox {
-    fn forget(&self, run_id: &Option<String>) {
-        if let Some(id) = run_id {
-            self.runs.lock().unwrap().remove(id);
+        let engine = self.engine.clone();
+        let runs = self.runs.clone();
+        async move {
+            let sha256 = compiled.sha256.clone();
+            let metering = engine.metering.as_str().to_string();
+            let outcome = run::execute(engine, compiled, spec, stop).await;
+            if let Some(id) = &run_id {
+                runs.lock().unwrap().remove(id);
+            }
+            let report = outcome.map_err(|e| Error::from_reason(format!("sandbox run failed: {e}")))?;
+            Ok(RunResult {
+                outcome: report.outcome.as_str().to_string(),
+                exit_code: report.exit_code,
+                stdout: report.stdout.into(),
+                stderr: report.stderr.into(),
+                fuel_consumed: report.fuel_consumed.unwrap_or(0) as i64,
+                duration_ms: report.duration.as_secs_f64() * 1000.0,
+                cpu_time_us: report.cpu_time.as_micros() as i64,
+                metering,
+                message: report.message,
+                module_sha256: sha256,
+            })
         }
     }
 }

@@ -113,3 +113,32 @@ describe('metering', () => {
     expect(() => loadSandbox(4, { metering: 'instructions' as 'fuel' })).toThrow(/metering must be "epoch" or "fuel"/);
   });
 });
+
+describe('a run of a compiled module by its hash', () => {
+  // Such a run starts on the caller's thread and answers at once when its first slice (one
+  // fuel chunk) finishes it; anything longer must still leave the event loop free.
+  it('answers small runs at once and still hands a spinning guest off the event loop', async () => {
+    const sandbox = loadSandbox(4);
+    const echo = (await sandbox.compile(fixture('echo'))).sha256;
+    const loop = (await sandbox.compile(fixture('infinite-loop'))).sha256;
+    expect((await sandbox.run({ moduleSha256: echo, stdin: 'by hash', ...limits })).stdout.toString()).toBe('by hash');
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const results = await Promise.all(
+      Array.from({ length: 3 }, () => sandbox.run({ moduleSha256: loop, ...limits, fuel: 1e15, timeoutMs: 300 })),
+    );
+    clearInterval(timer);
+    expect(results.map((r) => r.outcome)).toEqual(['timeout', 'timeout', 'timeout']);
+    expect(ticks).toBeGreaterThan(20);
+  });
+
+  it('is cancelled by its signal, and a fuel budget smaller than one slice still ends it exactly', async () => {
+    const sandbox = loadSandbox(4);
+    const loop = (await sandbox.compile(fixture('infinite-loop'))).sha256;
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const cancelled = await sandbox.run({ moduleSha256: loop, ...limits, fuel: 1e15, timeoutMs: 10_000, signal: controller.signal });
+    expect(cancelled.outcome).toBe('cancelled');
+    expect(await sandbox.run({ moduleSha256: loop, ...limits, fuel: 10_000 })).toMatchObject({ outcome: 'fuel_exhausted', fuelConsumed: 10_000 });
+  });
+});
