@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { TERMINAL_STATUSES } from '../domain/statuses';
 import { ChainVerifier, GENESIS_HASH, sealRecord, verifyChain, type AuditKind, type ChainBreak, type ChainVerdict, type StoredAuditRecord } from '../domain/audit';
 
 // Writing and reading the contract audit chains (table contract_audit; the format is in
@@ -59,13 +60,31 @@ export async function verifyContractChain(knex: Knex, contractId: string): Promi
   return { records, verdict: verifyChain(contractId, records) };
 }
 
+/** A contract whose chain is missing, or misses its end, though the contract says otherwise. */
+export interface MissingRecord {
+  contract_id: string;
+  status: string;
+  /** `created`: no chain (or none that starts with the contract's terms); `closed`: the contract ended, its chain does not say so. */
+  missing: 'created' | 'closed';
+}
+
 export interface AllChainsReport {
   contracts: number;
   records: number;
   verified: number;
   /** The first broken link of each chain that has one, in contract id order. */
   broken: ChainBreak[];
+  /**
+   * Contracts created since the chains exist whose chain was removed whole, or that ended
+   * without their `closed` record (a removed tail): cross-checked against the contracts table.
+   * At most MISSING_LISTED are listed; `missing_count` counts them all.
+   */
+  missing: MissingRecord[];
+  missing_count: number;
 }
+
+export const MISSING_LISTED = 1_000;
+const AUDIT_MIGRATION = '20261201000900_create_contract_audit.ts';
 
 /**
  * Recomputes every chain in the database. Rows are read in (contract_id, seq) order in pages
@@ -77,7 +96,7 @@ export async function verifyAllChains(
   opts: { pageSize?: number; onChain?: (verdict: ChainVerdict) => void } = {},
 ): Promise<AllChainsReport> {
   const pageSize = opts.pageSize ?? 2_000;
-  const report: AllChainsReport = { contracts: 0, records: 0, verified: 0, broken: [] };
+  const report: AllChainsReport = { contracts: 0, records: 0, verified: 0, broken: [], missing: [], missing_count: 0 };
   let current = null as ChainVerifier | null;
   const finish = () => {
     if (!current) return;
@@ -105,5 +124,26 @@ export async function verifyAllChains(
     after = { contract_id: last.contract_id, seq: last.seq };
   }
   finish();
+  await findMissing(knex, report);
   return report;
+}
+
+// Each contract row created since the chains exist has a `created` record, and a `closed` one
+// once its status is terminal: both are written in the transaction that writes the row or the
+// status, so a contract without them lost them later. (Contracts from before the chains have none.)
+async function findMissing(knex: Knex, report: AllChainsReport): Promise<void> {
+  const since = await knex('knex_migrations').where({ name: AUDIT_MIGRATION }).first('migration_time');
+  if (!since) return;
+  const has = (kind: string) => `EXISTS (SELECT 1 FROM ${AUDIT_TABLE} a WHERE a.contract_id = c.id AND a.kind = '${kind}')`;
+  const { rows } = (await knex.raw(
+    `SELECT c.id, c.status::text AS status, ${has('created')} AS has_created, count(*) OVER () AS total
+       FROM contracts c
+      WHERE c.created_at >= ?
+        AND (NOT ${has('created')} OR (c.status::text = ANY(?::text[]) AND NOT ${has('closed')}))
+      ORDER BY c.id
+      LIMIT ?`,
+    [since.migration_time, [...TERMINAL_STATUSES], MISSING_LISTED],
+  )) as { rows: Array<{ id: string; status: string; has_created: boolean; total: number }> };
+  report.missing_count = Number(rows[0]?.total ?? 0);
+  report.missing = rows.map((r) => ({ contract_id: r.id, status: r.status, missing: r.has_created ? 'closed' : 'created' }));
 }

@@ -235,4 +235,31 @@ describe('appending', () => {
     const all = await verifyAllChains(platform.deps.knex, { pageSize: 5 });
     expect(all.broken.find((b) => b.contract_id === input.contractId)).toBeUndefined();
   });
+
+  it('a chain removed whole, or its end removed, is found against the contracts table', async () => {
+    const db = createContractActivities({ knex: platform.deps.knex });
+    const [whole, tail] = [(await contractRow()).input, (await contractRow()).input];
+    for (const input of [whole, tail]) {
+      await db.persistContract(input, new Date().toISOString());
+      await db.setContractStatus(input.contractId, 'EXPIRED', { statusDetail: 'no bids were received', closedAt: new Date().toISOString() });
+      expect((await loadChain(platform.deps.knex, input.contractId)).map((r) => r.kind)).toEqual(['created', 'closed']);
+    }
+    const client = new pg.Client({ connectionString: platform.config.DATABASE_URL });
+    await client.connect();
+    try {
+      await client.query('SET session_replication_role = replica');
+      await client.query('DELETE FROM contract_audit WHERE contract_id = $1', [whole.contractId]);
+      await client.query(`DELETE FROM contract_audit WHERE contract_id = $1 AND kind = 'closed'`, [tail.contractId]);
+    } finally {
+      await client.end();
+    }
+    const all = await verifyAllChains(platform.deps.knex);
+    // What is left of the tail's chain still links up: only the contracts table shows the loss.
+    expect(all.broken.find((b) => b.contract_id === tail.contractId)).toBeUndefined();
+    expect(all.missing.filter((m) => [whole.contractId, tail.contractId].includes(m.contract_id)).sort((a, b) => (a.missing < b.missing ? 1 : -1))).toEqual([
+      { contract_id: whole.contractId, status: 'EXPIRED', missing: 'created' },
+      { contract_id: tail.contractId, status: 'EXPIRED', missing: 'closed' },
+    ]);
+    expect(all.missing_count).toBeGreaterThanOrEqual(2);
+  });
 });
