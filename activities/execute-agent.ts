@@ -132,7 +132,9 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, metri
           stdout_bytes: inserted.stdout_bytes,
           stderr_sha256: inserted.stderr_sha256,
           stderr_bytes: inserted.stderr_bytes,
-          fuel_consumed: Number(row.fuelConsumed),
+          // The run's cost: fuel when the sandbox counts it (else null), and its CPU time.
+          fuel_consumed: row.fuelCounted === false ? null : Number(row.fuelConsumed),
+          cpu_time_us: row.cpuTimeUs ?? null,
           duration_ms: Math.round(row.durationMs * 1000) / 1000,
           message: row.message,
         },

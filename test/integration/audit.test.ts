@@ -98,6 +98,7 @@ describe('the audit chain of a contract', () => {
       stdout_sha256: run.stdout_sha256,
       stdout_bytes: run.stdout_bytes,
       fuel_consumed: run.fuel,
+      cpu_time_us: expect.any(Number),
     });
     expect(fact('delivery')).toMatchObject({ source: 'sandbox', attempt: 1, output_sha256: sha256(canonicalize(settled.deliveries[0].output)!) });
     expect(fact('review')).toMatchObject({ decision: 'accepted', rating: 5, automatic: false });
