@@ -7,6 +7,7 @@
 //      settlement runs, for an ordinary agent and for the heavy one (O(1): the same);
 //   4. for comparison, re-deriving one agent from its metric rows (what each settlement cost
 //      before the aggregates), for both agents (O(history)).
+import { loadavg } from 'node:os';
 import { createMetricActivities } from '../activities/metrics';
 import { createTrustActivities } from '../activities/trust';
 import { createKnex } from '../db/knex';
@@ -32,7 +33,8 @@ async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 
-console.log(`Trust benchmark: ${AGENTS.toLocaleString('en')} agents × ${METRICS} metrics, plus one agent with ${HEAVY.toLocaleString('en')}\n`);
+const load = () => `load average ${loadavg().map((l) => l.toFixed(2)).join(', ')}`;
+console.log(`Trust benchmark: ${AGENTS.toLocaleString('en')} agents × ${METRICS} metrics, plus one agent with ${HEAVY.toLocaleString('en')} (${load()})\n`);
 const [owner] = await knex('users').insert({ email: `bench-${Date.now()}@example.com`, password_hash: 'x', name: 'bench' }).returning('id');
 const [, seedMs] = await timed(async () => {
   await knex.raw('SELECT setseed(0.42)');
@@ -76,12 +78,13 @@ console.log(
   `seeded ${(AGENTS * METRICS + HEAVY).toLocaleString('en')} metric rows in ${seconds(seedMs)} (two INSERT statements; the trigger folds them into the aggregates)\n`,
 );
 
-// 1. The nightly recompute, from the aggregates.
+// 1. The nightly recompute, from the aggregates: as of each of the next REPEAT days, so the
+//    uptime window moves and scores change as they would night after night.
 await recomputeTrustScores(knex); // first run inserts the agent_trust_scores rows
 const full: number[] = [];
 let scored = 0;
-for (let i = 0; i < REPEAT; i++) {
-  const [n, ms] = await timed(() => recomputeTrustScores(knex));
+for (let i = 1; i <= REPEAT; i++) {
+  const [n, ms] = await timed(() => recomputeTrustScores(knex, { now: new Date(Date.now() + i * 86_400_000) }));
   scored = n;
   full.push(ms);
 }
@@ -112,18 +115,15 @@ async function settle(agentId: string, contractId: string) {
   });
   await trust.recomputeAgentTrust(agentId);
 }
-async function perSettlement(pick: (i: number) => string, offset: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < SETTLEMENTS; i++) {
-    const [, ms] = await timed(() => settle(pick(i), contracts[offset + i]!));
-    out.push(ms);
-  }
-  return out;
-}
 const line = (label: string, xs: number[], unit = 'settlements') =>
   console.log(`  ${label.padEnd(53)} ${millis(median(xs)).padStart(8)}   p50 (p99 ${millis(pct(xs, 99))}, mean ${millis(xs.reduce((a, b) => a + b, 0) / xs.length)}; ${xs.length} ${unit})`);
-const ordinaryCost = await perSettlement((i) => ordinary[(i * 7919) % ordinary.length]!, 0);
-const heavyCost = await perSettlement(() => heavy, SETTLEMENTS);
+// Interleaved, so both agents see the same conditions on this shared machine.
+const ordinaryCost: number[] = [];
+const heavyCost: number[] = [];
+for (let i = 0; i < SETTLEMENTS; i++) {
+  ordinaryCost.push((await timed(() => settle(ordinary[(i * 7919) % ordinary.length]!, contracts[2 * i]!)))[1]);
+  heavyCost.push((await timed(() => settle(heavy, contracts[2 * i + 1]!)))[1]);
+}
 console.log('');
 line(`per settlement, agent with ${METRICS} metrics`, ordinaryCost);
 line(`per settlement, agent with ${HEAVY.toLocaleString('en')} metrics`, heavyCost);
@@ -145,4 +145,5 @@ async function fromRows(agentId: string): Promise<number[]> {
 console.log('');
 line(`for comparison: re-derive from ${METRICS} metric rows`, await fromRows(ordinary[0]!), 'runs');
 line(`for comparison: re-derive from ${HEAVY.toLocaleString('en')} metric rows`, await fromRows(heavy), 'runs');
+console.log(`\n(${load()})`);
 await knex.destroy();
