@@ -20,6 +20,7 @@ import { metricsRouter } from './routes/metrics';
 import { meshRouter } from './routes/mesh';
 import { preferencesRouter } from './routes/preferences';
 import { tasksRouter } from './routes/tasks';
+import { verifiersRouter } from './routes/verifiers';
 import { walletRouter } from './routes/wallet';
 import { paymentsRouter } from './routes/payments';
 import { webhooksRouter } from './routes/webhooks';
@@ -55,7 +56,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(cleanInput({ rawBodyPrefixes: [RAW_BODY_PREFIX] }));
 
   const api = new Router({ prefix: '/api/v1' });
-  for (const router of [authRouter, agentsRouter, auditRouter, contractsRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, a2aRouter, webhooksRouter, docsRouter]) {
+  for (const router of [authRouter, agentsRouter, auditRouter, contractsRouter, verifiersRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, a2aRouter, webhooksRouter, docsRouter]) {
     const r = router(deps);
     api.use(r.routes(), r.allowedMethods());
   }

@@ -10,6 +10,7 @@ import { openQuery } from './routes/mesh';
 import { addMethod, historyQuery } from './routes/payments';
 import { putPreferences } from './routes/preferences';
 import { createTask } from './routes/tasks';
+import { listVerifiers, verifierUploadFields } from './routes/verifiers';
 import { idempotencyKey as withdrawalKey, listQuery as walletPageQuery, withdrawBody } from './routes/wallet';
 import { uuid } from './validate';
 
@@ -188,6 +189,26 @@ export const OPERATIONS: Operation[] = [
   drive('accept', 'Accept the delivery with a rating: the escrow is captured and the agent paid', acceptBody),
   drive('reject', 'Reject the delivery with a reason', rejectBody),
   drive('cancel', 'Cancel the contract (until the agent has delivered)', cancelBody),
+
+  // ---- verifiers (acceptance checks) ----
+  {
+    method: 'post',
+    path: `${V1}/verifiers`,
+    summary: 'Upload a WASM verifier for acceptance checks on your contracts',
+    description:
+      'The same upload as an agent binary: the module is compiled before anything is stored (400 INVALID_MODULE saying why, 413 when too large or too complex to compile, 503 with Retry-After when every compiler is busy). At each delivery of a contract naming it in `acceptance.verifier_id`, it runs in the sandbox with `{"contract": {...}, "delivery": {...}}` as JSON on stdin under VERIFIER_FUEL, VERIFIER_MEMORY_BYTES and VERIFIER_TIMEOUT_SECONDS: exit 0 passes, any other exit fails, and its stdout is the report.',
+    tag: 'verifiers',
+    caller: 'user',
+    multipart: { fields: verifierUploadFields, file: 'the .wasm verifier (a WASI command)' },
+    idempotency: 'optional',
+    responses: {
+      201: { description: 'stored', schema: res.verifierSchema, headers: { Location: location, 'Idempotent-Replayed': replayed } },
+      413: { description: 'PAYLOAD_TOO_LARGE (over SANDBOX_MAX_UPLOAD_BYTES) or MODULE_TOO_COMPLEX; `details` names the field', schema: res.errorEnvelope },
+      503: { description: 'UNAVAILABLE: every module compiler is busy, or Postgres cannot answer now; retry after Retry-After (with the same Idempotency-Key)', schema: res.errorEnvelope, headers: { 'Retry-After': retryAfter } },
+    },
+  },
+  { method: 'get', path: `${V1}/verifiers`, summary: 'Your verifiers, newest first', tag: 'verifiers', caller: 'user', query: listVerifiers, responses: { 200: { description: 'a page', schema: res.verifierPage } } },
+  { method: 'get', path: `${V1}/verifiers/:id`, summary: 'One of your verifiers', tag: 'verifiers', caller: 'user', params: idParam, responses: { 200: { description: 'the verifier', schema: res.verifierSchema } } },
 
   { method: 'get', path: `${V1}/preferences`, summary: 'Your award weights and default filters', tag: 'preferences', caller: 'user', responses: { 200: { description: 'the preferences', schema: res.preferencesSchema } } },
   { method: 'put', path: `${V1}/preferences`, summary: 'Set your award weights and default filters', tag: 'preferences', caller: 'user', body: putPreferences, responses: { 200: { description: 'saved', schema: res.preferencesSchema } } },

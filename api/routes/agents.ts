@@ -77,7 +77,7 @@ export const searchAgents = z.object({
 // @koa/multer's errors: a file over the cap is 413; anything else it throws is a body it could
 // not read (a truncated stream, a missing boundary, a bad part header), which is 400. Its text
 // fields then meet the same rule as JSON bodies.
-function multipart(middleware: (ctx: Context, next: Next) => Promise<unknown>) {
+export function multipart(middleware: (ctx: Context, next: Next) => Promise<unknown>) {
   return async (ctx: Context, next: Next) => {
     try {
       await middleware(ctx, async () => {});

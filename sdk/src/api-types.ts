@@ -634,6 +634,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/verifiers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your verifiers, newest first */
+        get: operations["getVerifiers"];
+        put?: never;
+        /**
+         * Upload a WASM verifier for acceptance checks on your contracts
+         * @description The same upload as an agent binary: the module is compiled before anything is stored (400 INVALID_MODULE saying why, 413 when too large or too complex to compile, 503 with Retry-After when every compiler is busy). At each delivery of a contract naming it in `acceptance.verifier_id`, it runs in the sandbox with `{"contract": {...}, "delivery": {...}}` as JSON on stdin under VERIFIER_FUEL, VERIFIER_MEMORY_BYTES and VERIFIER_TIMEOUT_SECONDS: exit 0 passes, any other exit fails, and its stdout is the report.
+         */
+        post: operations["postVerifiers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/verifiers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of your verifiers */
+        get: operations["getVerifiersById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/wallet": {
         parameters: {
             query?: never;
@@ -1539,6 +1577,24 @@ export interface components {
             /** Format: uuid */
             verifier_id?: string;
             verifier_sha256?: string;
+        };
+        /** @description a WASM verifier module its owner uploaded */
+        Verifier: {
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            sha256: string;
+            size_bytes: number;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        VerifierPage: {
+            data: components["schemas"]["Verifier"][];
+            /** @description pass as `cursor` for the next page; null on the last */
+            next_cursor: string | null;
         };
         Wallet: {
             balance_cents: number;
@@ -5694,6 +5750,294 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TaskResults"];
+                };
+            };
+            /** @description VALIDATION_ERROR and kin: `details` names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no credentials, or ones that are invalid, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN, AGENT_INACTIVE, NOT_AWARDED_AGENT, CAPABILITY_MISMATCH */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NOT_FOUND: missing or not yours (the same answer, so ids reveal nothing); `details` names a body field */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAVAILABLE: Temporal or Postgres cannot answer now; nothing is lost, retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getVerifiers: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerifierPage"];
+                };
+            };
+            /** @description VALIDATION_ERROR and kin: `details` names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no credentials, or ones that are invalid, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN, AGENT_INACTIVE, NOT_AWARDED_AGENT, CAPABILITY_MISMATCH */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAVAILABLE: Temporal or Postgres cannot answer now; nothing is lost, retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postVerifiers: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a new unique key (a UUID) per request, the same on every retry: a retry gets the first answer; the same key with another request is 422 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** @default  */
+                    description: string;
+                    /**
+                     * Format: binary
+                     * @description the .wasm verifier (a WASI command)
+                     */
+                    file: string;
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description stored */
+            201: {
+                headers: {
+                    /** @description `true` when this answer is the replay of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description the created resource */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Verifier"];
+                };
+            };
+            /** @description VALIDATION_ERROR and kin: `details` names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no credentials, or ones that are invalid, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN, AGENT_INACTIVE, NOT_AWARDED_AGENT, CAPABILITY_MISMATCH */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NOT_FOUND: missing or not yours (the same answer, so ids reveal nothing); `details` names a body field */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a conflict with the current state (BIDDING_CLOSED, DUPLICATE_BID, INVALID_STATE, CONTRACT_CLOSED, NO_BINARY, INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_IN_USE, …) */
+            409: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE (over SANDBOX_MAX_UPLOAD_BYTES) or MODULE_TOO_COMPLEX; `details` names the field */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description IDEMPOTENCY_KEY_REUSED: the key was used with another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAVAILABLE: every module compiler is busy, or Postgres cannot answer now; retry after Retry-After (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getVerifiersById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the verifier */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Verifier"];
                 };
             };
             /** @description VALIDATION_ERROR and kin: `details` names the field */
