@@ -42,6 +42,11 @@ describe('the instance pool', () => {
     );
     expect(results.map((r) => r.outcome)).toEqual(Array(60).fill('ok'));
     expect(results.map((r) => r.stdout.toString())).toEqual(Array.from({ length: 60 }, (_, i) => `input ${i}`));
+    // The same by hash: these start on this thread, and those without a slot wait for one.
+    const byHash = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => sandbox.run({ moduleSha256: results[0]!.moduleSha256, stdin: `again ${i}`, ...limits })),
+    );
+    expect(byHash.map((r) => r.stdout.toString())).toEqual(Array.from({ length: 60 }, (_, i) => `again ${i}`));
   });
 
   it('spinning guests beyond the pool each still end at their own deadline', async () => {
@@ -132,7 +137,7 @@ describe('a run of a compiled module by its hash', () => {
     expect(ticks).toBeGreaterThan(20);
   });
 
-  it('is cancelled by its signal, and a fuel budget smaller than one slice still ends it exactly', async () => {
+  it('is cancelled by its signal, ends exactly on a fuel budget smaller than one slice, and times out asleep', async () => {
     const sandbox = loadSandbox(4);
     const loop = (await sandbox.compile(fixture('infinite-loop'))).sha256;
     const controller = new AbortController();
@@ -140,5 +145,10 @@ describe('a run of a compiled module by its hash', () => {
     const cancelled = await sandbox.run({ moduleSha256: loop, ...limits, fuel: 1e15, timeoutMs: 10_000, signal: controller.signal });
     expect(cancelled.outcome).toBe('cancelled');
     expect(await sandbox.run({ moduleSha256: loop, ...limits, fuel: 10_000 })).toMatchObject({ outcome: 'fuel_exhausted', fuelConsumed: 10_000 });
+    // Asleep in a host call from its first slice: handed to a worker, still timed out.
+    const sleeper = (await sandbox.compile(fixture('sleeper'))).sha256;
+    const slept = await sandbox.run({ moduleSha256: sleeper, ...limits, timeoutMs: 250 });
+    expect(slept.outcome).toBe('timeout');
+    expect(slept.durationMs).toBeLessThan(2_000);
   });
 });
