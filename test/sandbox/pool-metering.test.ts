@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config';
 import { fixture, loadSandbox } from '../support/wasm';
 
 // The pooling allocator reuses one instance's memory, tables and stack for the next run, and
@@ -56,6 +58,23 @@ describe('the instance pool', () => {
     );
     expect(results.map((r) => r.outcome)).toEqual(Array(5).fill('timeout'));
     for (const r of results) expect(r.durationMs).toBeLessThan(2_000);
+  });
+
+  it('where the address space for the pool is refused, the sandbox maps per run and says why', () => {
+    // 64 slots reserve ~258 GiB of address space; a 16 GiB `ulimit -v` refuses it.
+    const script = `
+      const addon = require(process.argv[1]);
+      const sandbox = new addon.Sandbox({});
+      const echo = require('node:fs').readFileSync(process.argv[2], 'utf8');
+      sandbox.run({ module: addon.watToWasm(echo), stdin: Buffer.from('still runs'), fuel: 1e6, memoryBytes: 1 << 20, timeoutMs: 5000, outputBytes: 100 })
+        .then((r) => console.log(JSON.stringify({ poolSize: sandbox.poolSize, poolError: sandbox.poolError, stdout: r.stdout.toString() })));
+    `;
+    const echoWat = new URL('../fixtures/wasm/echo.wat', import.meta.url).pathname;
+    const child = spawnSync('bash', ['-c', 'ulimit -v 16000000 && exec "$0" -e "$1" "$2" "$3"', process.execPath, script, loadConfig().SANDBOX_ADDON_PATH, echoWat]);
+    expect(child.status, child.stderr.toString()).toBe(0);
+    const r = JSON.parse(child.stdout.toString()) as { poolSize: number; poolError: string | null; stdout: string };
+    expect(r).toMatchObject({ poolSize: 0, stdout: 'still runs' });
+    expect(r.poolError).toMatch(/memory pool/);
   });
 
   it('without a pool (poolSize 0) the same runs behave the same', async () => {
