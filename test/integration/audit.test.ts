@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContractActivities } from '../../activities/contracts';
 import { createEscrowActivities } from '../../activities/escrow';
+import { createPaymentReversalActivities } from '../../activities/payment-reversals';
 import { GENESIS_HASH } from '../../domain/audit';
 import { appendAudit, loadChain, verifyAllChains } from '../../lib/audit';
 import { createStripe } from '../../lib/stripe';
@@ -235,6 +236,38 @@ describe('appending', () => {
     expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
     const all = await verifyAllChains(platform.deps.knex, { pageSize: 5 });
     expect(all.broken.find((b) => b.contract_id === input.contractId)).toBeUndefined();
+  });
+
+  it('each escrow step, and a refund Stripe reports after settlement, is one record however often it is retried', async () => {
+    const { input, agentId } = await contractRow();
+    const id = input.contractId;
+    const knex = platform.deps.knex;
+    const db = createContractActivities({ knex });
+    const escrow = createEscrowActivities({ knex, stripe: createStripe(platform.config), config: platform.config });
+    const reversals = createPaymentReversalActivities({ knex });
+    const at = new Date().toISOString();
+    await db.persistContract({ ...input, rewardCents: 3_000 }, at);
+    const hold = () => escrow.holdEscrow({ contractId: id, userId: input.userId, agentId, amountCents: 3_000, currency: 'usd', idempotencyKey: `contract-${id}/escrow-hold/1` });
+    const held = await hold();
+    await hold();
+    for (let i = 0; i < 2; i++) await escrow.captureEscrow({ paymentIntentId: held.paymentIntentId, amountCents: 3_000, idempotencyKey: `contract-${id}/escrow-capture/1` });
+    for (let i = 0; i < 2; i++) await escrow.settleContract({ contractId: id, agentId, priceCents: 3_000, currency: 'usd', idempotencyKey: `contract-${id}/settle`, closedAt: at });
+    const eventId = `evt_${randomUUID().replaceAll('-', '')}`;
+    expect(await reversals.applyPaymentReversal({ paymentIntentId: held.paymentIntentId, kind: 'refunded', eventId })).toBe('applied');
+    expect(await reversals.applyPaymentReversal({ paymentIntentId: held.paymentIntentId, kind: 'refunded', eventId })).toBe('nothing to reverse');
+
+    const rows = await loadChain(knex, id);
+    expect(rows.map((r) => r.kind)).toEqual(['created', 'escrow_held', 'escrow_captured', 'settlement', 'closed', 'escrow_refunded']);
+    const facts = rows.map((r) => JSON.parse(r.record).facts);
+    const ledger = async (kind: string) => (await knex('ledger_transactions').where({ contract_id: id, kind }).first('id')).id;
+    expect(facts[1]).toMatchObject({ payment_intent_id: held.paymentIntentId, amount_cents: 3_000, source: 'hermes', ledger_transaction_id: null });
+    expect(facts[2]).toMatchObject({ amount_cents: 3_000, ledger_transaction_id: await ledger('capture') });
+    expect(facts[3]).toMatchObject({ price_cents: 3_000, ledger_transaction_id: await ledger('settlement') });
+    expect(facts[3].fee_cents + facts[3].payout_cents).toBe(3_000);
+    expect(facts[5]).toMatchObject({ source: 'stripe', amount_cents: 3_000, detail: `stripe event ${eventId}`, ledger_transaction_id: await ledger('clawback') });
+    const all = await verifyAllChains(knex);
+    expect(all.broken.find((b) => b.contract_id === id)).toBeUndefined();
+    expect(all.missing.find((m) => m.contract_id === id)).toBeUndefined();
   });
 
   it('a chain removed whole, or its end removed, is found against the contracts table', async () => {
