@@ -10,6 +10,7 @@ import { GENESIS_HASH } from '../../domain/audit';
 import { appendAudit, loadChain, verifyAllChains } from '../../lib/audit';
 import { createStripe } from '../../lib/stripe';
 import { contractInput } from '../support/builders';
+import { checkedClient } from '../support/openapi';
 import { postContract, registerAgent, registerUser, startPlatform, uploadAgent, waitForContract, type Api, type Platform } from '../support/platform';
 import { exampleAgent } from '../support/wasm';
 
@@ -111,19 +112,24 @@ describe('the audit chain of a contract', () => {
     expect(settlement.fee_cents + settlement.payout_cents).toBe(1_500);
     expect(fact('closed')).toMatchObject({ status: 'SETTLED', failure_reason: null });
 
+    // Every answer of the route, as the OpenAPI document describes it.
+    const documented = checkedClient(api);
+    const audit = documented.call;
+
     // The awarded agent sees the same chain with its key; nobody else sees that it exists.
-    const asAgent = await api('GET', `/api/v1/contracts/${id}/audit`, { apiKey: agent.apiKey });
+    const asAgent = await audit('GET', `/api/v1/contracts/${id}/audit`, { apiKey: agent.apiKey });
     expect(asAgent.status).toBe(200);
     expect(asAgent.body).toEqual(chain);
     const stranger = await registerUser(api, 'Eve');
     const otherAgent = await registerAgent(api, stranger.token);
     for (const who of [{ token: stranger.token }, { apiKey: otherAgent.apiKey }]) {
-      const refused = await api('GET', `/api/v1/contracts/${id}/audit`, who);
+      const refused = await audit('GET', `/api/v1/contracts/${id}/audit`, who);
       expect(refused.status).toBe(404);
       expect(refused.body.error.code).toBe('NOT_FOUND');
     }
-    expect((await api('GET', `/api/v1/contracts/${randomUUID()}/audit`, { token: user.token })).status).toBe(404);
-    expect((await api('GET', `/api/v1/contracts/${id}/audit`)).status).toBe(401);
+    expect((await audit('GET', `/api/v1/contracts/${randomUUID()}/audit`, { token: user.token })).status).toBe(404);
+    expect((await audit('GET', `/api/v1/contracts/${id}/audit`)).status).toBe(401);
+    expect((await audit('GET', `/api/v1/contracts/not-a-uuid/audit`, { token: user.token })).status).toBe(400);
 
     // The table refuses edits from anyone who obeys its triggers...
     const awarded = chain.records.find((r: { kind: string }) => r.kind === 'awarded');
@@ -155,8 +161,10 @@ describe('the audit chain of a contract', () => {
     expect(cli.stdout).toContain(`BROKEN contract ${id} at seq ${awarded.seq} (awarded): hash_mismatch`);
     expect(cli.stdout).toMatch(/audit: \d+ chain\(s\), \d+ record\(s\): \d+ verified, [1-9]\d* broken/);
 
-    const after = await api('GET', `/api/v1/contracts/${id}/audit`, { token: user.token });
+    const after = await audit('GET', `/api/v1/contracts/${id}/audit`, { token: user.token });
     expect(after.body).toMatchObject({ verified: false, broken_at: { seq: awarded.seq, kind: 'awarded', reason: 'hash_mismatch' } });
+    documented.check('GET', `/api/v1/contracts/${id}/audit`, res);
+    expect(documented.violations).toEqual([]);
     expect(after.body.records.find((r: { seq: number }) => r.seq === awarded.seq).facts.price_cents).toBe(900);
   });
 });
