@@ -82,7 +82,9 @@ export function createValidationActivities({ sandbox, binaries, config }: Valida
     const figures = {
       outcome: result.outcome,
       exit_code: result.exitCode,
-      fuel_consumed: result.fuelConsumed,
+      // Fuel only when the sandbox counts it (SANDBOX_METERING=fuel); CPU time always.
+      fuel_consumed: result.metering === 'fuel' ? result.fuelConsumed : null,
+      cpu_time_us: result.cpuTimeUs,
       duration_ms: Math.round(result.durationMs * 1000) / 1000,
       stderr: result.stderr.length ? outputText(result.stderr.subarray(0, STDERR_SHOWN)) : null,
     };

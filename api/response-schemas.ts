@@ -245,6 +245,7 @@ export const validationCheckSchema = z
     outcome: z.string().nullable().optional(),
     exit_code: z.number().int().nullable().optional(),
     fuel_consumed: z.number().nullable().optional(),
+    cpu_time_us: z.number().nullable().optional(),
     duration_ms: z.number().nullable().optional(),
     stderr: z.string().nullable().optional(),
   })

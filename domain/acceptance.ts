@@ -43,7 +43,9 @@ export interface ValidationCheck {
   verifier_sha256?: string;
   outcome?: string | null;
   exit_code?: number | null;
+  /** null when the sandbox does not count fuel (SANDBOX_METERING=epoch). */
   fuel_consumed?: number | null;
+  cpu_time_us?: number | null;
   duration_ms?: number | null;
   /** verifier: the start of what it wrote to stderr. */
   stderr?: string | null;

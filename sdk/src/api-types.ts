@@ -1558,6 +1558,7 @@ export interface components {
             validated_at: string | null;
         };
         ValidationCheck: {
+            cpu_time_us?: number | null;
             duration_ms?: number | null;
             errors?: {
                 instance_path: string;
