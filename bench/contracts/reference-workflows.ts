@@ -29,7 +29,7 @@ export async function referenceContract(): Promise<string> {
       await step('recordBid');
       return agentId;
     },
-    { validator: () => refuseUnless(open, 'bidding is closed') },
+    { validator: (_agentId: string) => refuseUnless(open, 'bidding is closed') },
   );
   wf.setHandler(closeBidding, () => {
     open = false;
@@ -42,7 +42,7 @@ export async function referenceContract(): Promise<string> {
       await step('recordDelivery');
       return output;
     },
-    { validator: () => refuseUnless(inProgress && !delivered, 'not in progress') },
+    { validator: (_output: string) => refuseUnless(inProgress && !delivered, 'not in progress') },
   );
   wf.setHandler(
     accept,
@@ -51,7 +51,7 @@ export async function referenceContract(): Promise<string> {
       reviewed = true;
       return 'accepted';
     },
-    { validator: () => refuseUnless(delivered && !reviewed, 'nothing to review') },
+    { validator: (_rating: number) => refuseUnless(delivered && !reviewed, 'nothing to review') },
   );
 
   await step('persistContract');
