@@ -54,8 +54,10 @@ mkdir -p "$STATE_DIR/logs"; chmod 755 "$STATE_DIR"
 
 # The worker starts from a bundle of today's workflow code, as a deployed one does; webpack
 # runs while the services start.
-export WORKFLOW_BUNDLE_PATH="$STATE_DIR/workflows.js"
-(cd "$HERMES_ROOT" && npx tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_PATH") &
+# (Exported once built: the config refuses a path with no file, and the migration reads the config.)
+bundle="$STATE_DIR/workflows.js"
+rm -f "$bundle"
+(cd "$HERMES_ROOT" && npx tsx scripts/build-workflows.ts "$bundle") &
 bundling=$!
 
 # A Node process in its own session and process group: a Ctrl-C at the terminal reaches only
@@ -89,6 +91,7 @@ export API_PORT="${API_PORT:-3000}" API_HOST="${API_HOST:-127.0.0.1}"
 # Each worker's /metrics (lib/config.ts has the same defaults; here for the banner).
 export METRICS_HOST="${METRICS_HOST:-127.0.0.1}" WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-9470}" SANDBOX_METRICS_PORT="${SANDBOX_METRICS_PORT:-9471}"
 wait "$bundling" || die "bundling the workflow code failed (see above)"
+export WORKFLOW_BUNDLE_PATH="$bundle"
 run_node "$STATE_DIR/logs/worker.log" workers/main.ts
 run_node "$STATE_DIR/logs/sandbox.log" workers/sandbox.ts
 run_node "$STATE_DIR/logs/api.log" api/main.ts
