@@ -5,7 +5,7 @@ import type { Config } from './config';
 import type { Logger } from './logger';
 
 // Compiles uploaded WASM modules (to validate them) outside the calling process: each compile
-// is a short-lived child process (lib/module-compiler-child.ts) that exits when done, so
+// is a short-lived child process (lib/module-compiler-child.mjs) that exits when done, so
 // whatever the compile allocated goes back to the OS with it. A compile bomb — a small module
 // that costs cranelift seconds of CPU and a GiB of memory — meets:
 //   - a wall-time bound: the child is killed (SIGKILL) past `timeoutMs`;
@@ -71,7 +71,7 @@ export interface ModuleCompiler {
   close(): void;
 }
 
-const CHILD = new URL('./module-compiler-child.ts', import.meta.url).pathname;
+const CHILD = new URL('./module-compiler-child.mjs', import.meta.url).pathname;
 const MIB = 1024 * 1024;
 
 export function moduleCompilerFromConfig(config: Config, log?: Logger): ModuleCompiler {

@@ -1,21 +1,17 @@
 // One compile in a process of its own (lib/module-compiler.ts starts it): the module's bytes
-// on stdin, one JSON line on stdout, then exit. Run by plain `node` (Node 24 strips the types),
-// not tsx, so it starts in tens of milliseconds; hence no imports from the project.
+// on stdin, one JSON line on stdout, then exit. Plain JavaScript run by plain `node`, not tsx,
+// so it starts in tens of milliseconds on any Node the API runs on; hence no project imports.
 //
-//   node lib/module-compiler-child.ts <addon path> [<Sandbox options as JSON>]   < module.wasm
+//   node lib/module-compiler-child.mjs <addon path> [<Sandbox options as JSON>]   < module.wasm
 //   → {"ok":true,"sha256":"…","size":123}  or  {"ok":false,"code":"INVALID_MODULE","message":"…"}
 //
 // Its parent bounds it: wall time (SIGKILL), memory (RSS polled, SIGKILL) and compile threads
 // (RAYON_NUM_THREADS, which sizes the pool wasmtime's parallel compilation runs on).
 import { createRequire } from 'node:module';
 
-interface Addon {
-  Sandbox: new (options?: Record<string, unknown>) => { compile(module: Buffer): Promise<{ sha256: string; size: number }> };
-}
-
 const addonPath = process.argv[2];
 if (!addonPath) {
-  process.stderr.write('usage: module-compiler-child.ts <addon path>\n');
+  process.stderr.write('usage: module-compiler-child.mjs <addon path> [<options JSON>]\n');
   process.exit(2);
 }
 
@@ -23,12 +19,12 @@ if (!addonPath) {
 const parent = process.ppid;
 setInterval(() => process.ppid !== parent && process.exit(1), 500).unref();
 
-const chunks: Buffer[] = [];
-for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+const chunks = [];
+for await (const chunk of process.stdin) chunks.push(chunk);
 const bytes = Buffer.concat(chunks);
 
-const addon = createRequire(import.meta.url)(addonPath) as Addon;
-let answer: Record<string, unknown>;
+const addon = createRequire(import.meta.url)(addonPath);
+let answer;
 try {
   // One module, no instance pool (nothing runs here); the caller's metering, since fuel
   // metering compiles different code.
