@@ -177,6 +177,7 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
             attempt: delivery.attempt,
             source: delivery.source ?? 'agent',
             output: JSON.stringify(delivery.output),
+            output_encoding: delivery.outputEncoding ?? 'json',
             delivered_at: delivery.deliveredAt,
           })
           .onConflict(['contract_id', 'attempt'])
@@ -187,7 +188,7 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
             {
               type: 'delivery:new',
               rooms: [rooms.contract(contractId)],
-              data: { contract_id: contractId, delivery_id: delivery.deliveryId, agent_id: delivery.agentId, attempt: delivery.attempt, source: delivery.source ?? 'agent', output: delivery.output },
+              data: { contract_id: contractId, delivery_id: delivery.deliveryId, agent_id: delivery.agentId, attempt: delivery.attempt, source: delivery.source ?? 'agent', output: delivery.output, output_encoding: delivery.outputEncoding ?? 'json' },
             },
           ]);
           await appendAudit(
@@ -202,6 +203,7 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
               source: delivery.source ?? 'agent',
               // SHA-256 of the output's RFC 8785 canonical JSON, as stored and served.
               output_sha256: canonicalSha256(delivery.output ?? null),
+              output_encoding: delivery.outputEncoding ?? 'json',
               delivered_at: delivery.deliveredAt,
             },
             `delivery/${delivery.attempt}`,

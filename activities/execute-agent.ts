@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockContract } from '../db/contract-transition';
-import { executionFailureType, exactText, outputText, type ExecuteAgentRequest, type ExecutionReport } from '../domain/execution';
+import { executionFailureType, exactOutput, type ExecuteAgentRequest, type ExecutionReport } from '../domain/execution';
 import type { TaskOutcome } from '../domain/statuses';
 import { BinaryHashMismatch, sha256Hex, type BinaryStore } from '../lib/binary-store';
 import type { Config } from '../lib/config';
@@ -41,12 +41,6 @@ const NO_OUTPUT = Buffer.alloc(0);
 
 /** What the guest reads on stdin: the request's input as JSON. */
 const stdinOf = (req: ExecuteAgentRequest) => JSON.stringify(req.input);
-
-/** The report's text for output bytes, and whether it is exactly those bytes. */
-function reportText(bytes: Buffer) {
-  const exact = exactText(bytes);
-  return { text: exact ?? outputText(bytes), exact: exact !== null };
-}
 
 // Runs on the sandbox task queue (workers/sandbox.ts). Infrastructure faults (S3, Postgres)
 // throw ordinary errors and are retried; anything the guest did is deterministic and fails
@@ -141,21 +135,21 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, metri
         `execution/${req.round ?? 1}/${attempt}`,
       );
     }
-    const stdout = reportText(row.stdout);
-    const stderr = reportText(row.stderr);
+    const stdout = exactOutput(row.stdout);
+    const stderr = exactOutput(row.stderr);
     return {
       taskResultId: inserted.id as string,
       attempt,
       outcome: row.outcome,
       exitCode: row.exitCode,
       stdout: stdout.text,
+      stdoutEncoding: stdout.encoding,
       stderr: stderr.text,
+      stderrEncoding: stderr.encoding,
       stdoutSha256: inserted.stdout_sha256 as string,
       stdoutBytes: inserted.stdout_bytes as number,
-      stdoutExact: stdout.exact,
       stderrSha256: inserted.stderr_sha256 as string,
       stderrBytes: inserted.stderr_bytes as number,
-      stderrExact: stderr.exact,
       durationMs: row.durationMs,
       fuelConsumed: row.fuelConsumed,
       message: row.message,

@@ -71,6 +71,7 @@ export function contractAtUpdate(detail: ContractDetail, state: ContractState): 
           attempt: delivery.attempt,
           source: delivery.source ?? 'agent',
           output: delivery.output,
+          output_encoding: delivery.outputEncoding ?? 'json',
           status: review?.decision ?? 'pending_review',
           rating: review?.rating ?? null,
           review_comment: review ? (review.comment ?? review.reason) : null,

@@ -130,6 +130,9 @@ export const taskSchema = z
 
 const encoding = z.enum(['utf8', 'base64']).nullable();
 // The fields of one sandbox run (taskResultJson), shared by executions and task results.
+const deliveryEncoding = z
+  .enum(['json', 'text', 'base64'])
+  .meta({ description: "how `output` is to be read: json, the JSON value delivered (or printed as JSON by the agent's binary); text, the text the binary printed, exactly; base64, the bytes it printed, which are not UTF-8 text" });
 const runFields = {
   round: z.number().int(),
   attempt: z.number().int(),
@@ -274,6 +277,7 @@ export const deliverySchema = z
     source: z.enum(DELIVERY_SOURCES),
     output: anyJson,
     status: z.enum(DELIVERY_STATUSES),
+    output_encoding: deliveryEncoding,
     rating: z.number().int().nullable(),
     review_comment: z.string().nullable(),
     validation: validationSchema.nullable(),
@@ -371,7 +375,7 @@ export const contractStateSchema = z
       })
       .nullable(),
     delivery: z
-      .object({ id, agent_id: id, bid_id: id, attempt: z.number().int(), source: z.enum(DELIVERY_SOURCES), output: anyJson, delivered_at: time })
+      .object({ id, agent_id: id, bid_id: id, attempt: z.number().int(), source: z.enum(DELIVERY_SOURCES), output: anyJson, output_encoding: deliveryEncoding, delivered_at: time })
       .nullable(),
     execution: z
       .object({
@@ -380,13 +384,13 @@ export const contractStateSchema = z
         outcome: z.enum(TASK_OUTCOMES),
         exit_code: z.number().int().nullable(),
         stdout: z.string(),
-        stdout_exact: z.boolean().nullable(),
-        stdout_sha256: z.string().nullable(),
-        stdout_bytes: z.number().int().nullable(),
+        stdout_encoding: z.enum(['utf8', 'base64']),
+        stdout_sha256: z.string(),
+        stdout_bytes: z.number().int(),
         stderr: z.string(),
-        stderr_exact: z.boolean().nullable(),
-        stderr_sha256: z.string().nullable(),
-        stderr_bytes: z.number().int().nullable(),
+        stderr_encoding: z.enum(['utf8', 'base64']),
+        stderr_sha256: z.string(),
+        stderr_bytes: z.number().int(),
         duration_ms: z.number(),
         fuel_consumed: z.number(),
         message: z.string().nullable(),

@@ -2,7 +2,7 @@ import type { Model } from 'objection';
 import type { Agent, AgentBinary, Bid, Contract, Delivery, Task, TaskResult } from '../db/models';
 import { PENDING_VALIDATION, type ValidationView } from '../domain/acceptance';
 import type { Award, BidView, ContractState, DeliveryView, PaymentView, Review } from '../domain/contract-types';
-import { exactText, type ExecutionReport } from '../domain/execution';
+import { exactOutput, type ExecutionReport } from '../domain/execution';
 import type { RankedBid } from '../domain/ranking';
 
 // Database rows and workflow state → API JSON (snake_case). Secrets and internals never leave
@@ -57,12 +57,9 @@ export function taskJson(t: Task) {
   };
 }
 
-// A guest's output exactly as written: the text when the bytes are valid UTF-8 without NUL
-// (JSON carries that unchanged), else the bytes in base64. Never altered, never truncated.
+// A guest's output exactly as written (domain/execution.ts exactOutput). Never altered, never truncated.
 function outputJson(bytes: Buffer | null): { text: string | null; encoding: 'utf8' | 'base64' | null } {
-  if (bytes === null) return { text: null, encoding: null };
-  const text = exactText(bytes);
-  return text === null ? { text: bytes.toString('base64'), encoding: 'base64' } : { text, encoding: 'utf8' };
+  return bytes === null ? { text: null, encoding: null } : exactOutput(bytes);
 }
 
 export function taskResultJson(r: TaskResult) {
@@ -182,6 +179,7 @@ export function deliveryJson(d: DeliveryRow, hasChecks = false) {
     attempt: d.attempt,
     source: d.source,
     output: d.output,
+    output_encoding: d.output_encoding,
     status: d.status,
     rating: d.rating,
     review_comment: d.review_comment,
@@ -269,12 +267,12 @@ function deliveryViewJson(d: DeliveryView) {
     attempt: d.attempt,
     source: d.source ?? 'agent',
     output: d.output,
+    output_encoding: d.outputEncoding ?? 'json',
     delivered_at: d.deliveredAt,
   };
 }
 
-// The run as the workflow was told of it: text that can be stored (exact when *_exact), with
-// the exact bytes' hash and length (absent, so null, in reports older than byte-exact outputs).
+// The run as the workflow was told of it: its output exactly (text, or base64), with the bytes' hash and length.
 function executionReportJson(e: ExecutionReport) {
   return {
     task_result_id: e.taskResultId,
@@ -282,13 +280,13 @@ function executionReportJson(e: ExecutionReport) {
     outcome: e.outcome,
     exit_code: e.exitCode,
     stdout: e.stdout,
-    stdout_exact: e.stdoutExact ?? null,
-    stdout_sha256: e.stdoutSha256 ?? null,
-    stdout_bytes: e.stdoutBytes ?? null,
+    stdout_encoding: e.stdoutEncoding,
+    stdout_sha256: e.stdoutSha256,
+    stdout_bytes: e.stdoutBytes,
     stderr: e.stderr,
-    stderr_exact: e.stderrExact ?? null,
-    stderr_sha256: e.stderrSha256 ?? null,
-    stderr_bytes: e.stderrBytes ?? null,
+    stderr_encoding: e.stderrEncoding,
+    stderr_sha256: e.stderrSha256,
+    stderr_bytes: e.stderrBytes,
     duration_ms: e.durationMs,
     fuel_consumed: e.fuelConsumed,
     message: e.message,

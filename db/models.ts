@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { Model } from 'objection';
 import type { AcceptanceRow, Validation } from '../domain/acceptance';
 import type { Award } from '../domain/contract-types';
+import type { DeliveryEncoding } from '../domain/execution';
 import type { RankedBid } from '../domain/ranking';
 import type { TaskOutcome, TaskStatus } from '../domain/statuses';
 
@@ -79,6 +80,7 @@ export class Delivery extends Model {
   attempt!: number;
   source!: 'agent' | 'sandbox';
   output!: unknown;
+  output_encoding!: DeliveryEncoding;
   status!: 'pending_review' | 'accepted' | 'rejected';
   rating!: number | null;
   review_comment!: string | null;

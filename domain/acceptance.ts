@@ -5,6 +5,8 @@
 // A validation is a document the API serves and events carry as it is, so it is snake_case
 // from the start (like a delivery's output), in the workflow too.
 
+import type { DeliveryEncoding } from './execution';
+
 export const ON_PASS = ['review', 'settle'] as const;
 export type OnPass = (typeof ON_PASS)[number];
 
@@ -79,7 +81,7 @@ export function validationStatus(checks: readonly ValidationCheck[]): Validation
 /** What the verifier reads on stdin: the contract's terms and the delivery, as the API shows them. */
 export interface VerifierInput {
   contract: { id: string; intent: string; context: Record<string, unknown>; reward_cents: number; currency: string };
-  delivery: { id: string; agent_id: string; attempt: number; source: 'agent' | 'sandbox'; output: unknown; delivered_at: string };
+  delivery: { id: string; agent_id: string; attempt: number; source: 'agent' | 'sandbox'; output: unknown; output_encoding: DeliveryEncoding; delivered_at: string };
 }
 
 export interface ValidateDeliveryRequest {

@@ -1,5 +1,5 @@
 import type { AcceptanceInput, ValidationView } from './acceptance';
-import type { ExecutionReport } from './execution';
+import type { DeliveryEncoding, ExecutionReport } from './execution';
 import type { AwardFilters, RankedBid } from './ranking';
 import type { AwardMode, ContractStatus, FailureReason, PaymentStatus } from './statuses';
 import type { Weights } from './weights';
@@ -73,6 +73,8 @@ export interface DeliveryView {
   output: unknown;
   deliveredAt: string;
   /** 'sandbox' when the output is the stdout of the agent's binary; absent means 'agent'. */
+  /** How `output` is to be read (domain/execution.ts); absent means 'json'. */
+  outputEncoding?: DeliveryEncoding;
   source?: 'agent' | 'sandbox';
 }
 

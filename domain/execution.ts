@@ -33,25 +33,31 @@ export interface ExecutionReport {
   outcome: TaskOutcome;
   exitCode: number | null;
   /**
-   * The guest's stdout as text that can be stored and parsed: exact when `stdoutExact`, else
-   * with NUL and invalid UTF-8 replaced by U+FFFD (`outputText`). The exact bytes are in the
-   * task_results row (`taskResultId`), which the API serves byte for byte.
+   * The guest's stdout exactly: its text when the bytes are UTF-8 text (`exactText`), else
+   * the bytes in base64 (`stdoutEncoding`). The task_results row (`taskResultId`) holds the
+   * same bytes.
    */
   stdout: string;
+  stdoutEncoding: OutputEncoding;
   /** The same for stderr. */
   stderr: string;
-  // The exact output, described: SHA-256 (hex) and length of the bytes the guest wrote, and
-  // whether the text above is those bytes. Absent in reports recorded before outputs were
-  // stored byte-exact (a replayed history may hold one).
-  stdoutSha256?: string;
-  stdoutBytes?: number;
-  stdoutExact?: boolean;
-  stderrSha256?: string;
-  stderrBytes?: number;
-  stderrExact?: boolean;
+  stderrEncoding: OutputEncoding;
+  /** SHA-256 (hex) and length of the bytes the guest wrote. */
+  stdoutSha256: string;
+  stdoutBytes: number;
+  stderrSha256: string;
+  stderrBytes: number;
   durationMs: number;
   fuelConsumed: number;
   message: string | null;
+}
+
+export type OutputEncoding = 'utf8' | 'base64';
+
+/** Output bytes exactly, as JSON can carry them: their text when they are text, else base64. */
+export function exactOutput(bytes: Uint8Array): { text: string; encoding: OutputEncoding } {
+  const text = exactText(bytes);
+  return text === null ? { text: Buffer.from(bytes).toString('base64'), encoding: 'base64' } : { text, encoding: 'utf8' };
 }
 
 /**
@@ -102,16 +108,24 @@ export function executionTimeoutMs(etaSeconds: number, bounds: { minSeconds: num
 export const EXECUTION_OVERHEAD_MS = 30_000;
 
 /**
- * A delivery from stdout: JSON when the agent printed JSON that can be stored, else the text
- * itself. (Printed JSON may escape what the text cannot hold, `"\u0000"`, or nest without end:
- * kept as the text it was, it cannot jam the delivery's write.)
+ * How a delivery's `output` is to be read: `json`, the JSON value the agent delivered or its
+ * binary printed; `text`, the UTF-8 text the binary printed, exactly (it was not JSON);
+ * `base64`, the bytes the binary printed, which are not UTF-8 text.
  */
-export function deliveryFromStdout(stdout: string): unknown {
-  const text = stdout.trim();
+export type DeliveryEncoding = 'json' | 'text' | 'base64';
+
+/**
+ * A sandbox delivery from the run's stdout, never altered: the JSON value when the output is
+ * JSON that can be stored, else the text as printed, else the bytes in base64. (Printed JSON
+ * may escape what storage cannot hold, `"\u0000"`, or nest without end: it is kept as text.)
+ */
+export function deliveryFromStdout(stdout: string, encoding: OutputEncoding): { output: unknown; outputEncoding: DeliveryEncoding } {
+  if (encoding === 'base64') return { output: stdout, outputEncoding: 'base64' };
   try {
-    const parsed: unknown = JSON.parse(text);
-    return isStorable(parsed) ? parsed : text;
+    const parsed: unknown = JSON.parse(stdout);
+    if (isStorable(parsed)) return { output: parsed, outputEncoding: 'json' };
   } catch {
-    return text;
+    // not JSON: the text itself
   }
+  return { output: stdout, outputEncoding: 'text' };
 }

@@ -17,6 +17,7 @@ import type { SandboxActivities } from '../activities/execute-agent';
 import type { Validation } from '../domain/acceptance';
 import type { ExecutionPlan, ExecutionReport } from '../domain/execution';
 import { bid, contractInput } from '../test/support/builders';
+import { executionReport } from '../test/support/execution-report';
 import { recordedActivities } from '../test/support/recorded-activities';
 import { registerSearchAttributes } from '../test/support/register-search-attributes';
 import { WORKFLOWS_PATH } from '../workers/create-worker';
@@ -39,7 +40,7 @@ if (existsSync(out) && !process.argv.includes('--force')) {
 
 const ids = (n: number) => `00000000-0000-4000-8000-00000000000${n}`;
 const plan: ExecutionPlan = { agentId: ids(3), binaryHash: 'a'.repeat(64), binaryUrl: `s3://hermes-agents/agents/${ids(3)}/${'a'.repeat(64)}.wasm`, timeoutMs: 10_000, taskQueue: 'record-sandbox' };
-const report: ExecutionReport = { taskResultId: ids(9), attempt: 1, outcome: 'ok', exitCode: 0, stdout: '{"words":3}\n', stderr: '', durationMs: 1.5, fuelConsumed: 42_000, message: null };
+const report: ExecutionReport = executionReport({ taskResultId: ids(9), attempt: 1, outcome: 'ok', exitCode: 0, stdout: '{"words":3}\n', durationMs: 1.5, fuelConsumed: 42_000, message: null });
 // contract-validated: the first agent's delivery fails its checks, the second's passes.
 const validation = (status: 'passed' | 'failed'): Validation => ({
   status,

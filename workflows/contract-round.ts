@@ -129,6 +129,7 @@ async function validate(c: ContractProcess): Promise<Validation> {
         attempt: delivery.attempt,
         source: delivery.source ?? 'agent',
         output: delivery.output,
+        output_encoding: delivery.outputEncoding ?? 'json',
         delivered_at: delivery.deliveredAt,
       },
     },
@@ -186,7 +187,7 @@ async function executeInSandbox(c: ContractProcess): Promise<'delivered' | 'canc
       agentId: award.agentId,
       bidId: award.bidId,
       attempt: c.round,
-      output: deliveryFromStdout(report.stdout),
+      ...deliveryFromStdout(report.stdout, report.stdoutEncoding),
       deliveredAt: nowIso(),
       source: 'sandbox',
     });

@@ -1163,6 +1163,11 @@ export interface components {
                 id: string;
                 /** @description any JSON value, as the client sent it */
                 output: unknown;
+                /**
+                 * @description how `output` is to be read: json, the JSON value delivered (or printed as JSON by the agent's binary); text, the text the binary printed, exactly; base64, the bytes it printed, which are not UTF-8 text
+                 * @enum {string}
+                 */
+                output_encoding: "json" | "text" | "base64";
                 /** @enum {string} */
                 source: "agent" | "sandbox";
             } | null;
@@ -1176,13 +1181,15 @@ export interface components {
                 /** @enum {string} */
                 outcome: "ok" | "exit_nonzero" | "trap" | "fuel_exhausted" | "timeout" | "memory_limit" | "output_limit" | "cancelled" | "error";
                 stderr: string;
-                stderr_bytes: number | null;
-                stderr_exact: boolean | null;
-                stderr_sha256: string | null;
+                stderr_bytes: number;
+                /** @enum {string} */
+                stderr_encoding: "utf8" | "base64";
+                stderr_sha256: string;
                 stdout: string;
-                stdout_bytes: number | null;
-                stdout_exact: boolean | null;
-                stdout_sha256: string | null;
+                stdout_bytes: number;
+                /** @enum {string} */
+                stdout_encoding: "utf8" | "base64";
+                stdout_sha256: string;
                 /** Format: uuid */
                 task_result_id: string;
             } | null;
@@ -1257,6 +1264,11 @@ export interface components {
             is_validated: boolean;
             /** @description any JSON value, as the client sent it */
             output: unknown;
+            /**
+             * @description how `output` is to be read: json, the JSON value delivered (or printed as JSON by the agent's binary); text, the text the binary printed, exactly; base64, the bytes it printed, which are not UTF-8 text
+             * @enum {string}
+             */
+            output_encoding: "json" | "text" | "base64";
             rating: number | null;
             review_comment: string | null;
             reviewed_at: string | null;

@@ -24,12 +24,15 @@ describe('the text rule', () => {
 });
 
 describe('a sandbox delivery', () => {
-  it('is the parsed JSON when it can be stored, else the text as printed', () => {
-    expect(deliveryFromStdout(' {"words": 3}\n')).toEqual({ words: 3 });
-    expect(deliveryFromStdout('plain words')).toBe('plain words');
+  const text = (stdout: string) => deliveryFromStdout(stdout, 'utf8');
+  it('is the parsed JSON when it can be stored, else the text exactly as printed, else the bytes in base64', () => {
+    expect(text(' {"words": 3}\n')).toEqual({ output: { words: 3 }, outputEncoding: 'json' });
+    // Text is kept as printed: its spaces and newline are the agent's.
+    expect(text('  plain words\n')).toEqual({ output: '  plain words\n', outputEncoding: 'text' });
     // JSON escapes can spell what Postgres cannot hold; such output stays text.
-    expect(deliveryFromStdout('{"x":"\\u0000"}')).toBe('{"x":"\\u0000"}');
-    expect(deliveryFromStdout('"\\ud800"')).toBe('"\\ud800"');
-    expect(isStorable(deliveryFromStdout('['.repeat(50) + ']'.repeat(50)))).toBe(true);
+    expect(text('{"x":"\\u0000"}')).toEqual({ output: '{"x":"\\u0000"}', outputEncoding: 'text' });
+    expect(text('"\\ud800"')).toEqual({ output: '"\\ud800"', outputEncoding: 'text' });
+    expect(isStorable(text('['.repeat(50) + ']'.repeat(50)).output)).toBe(true);
+    expect(deliveryFromStdout('YQBi//4=', 'base64')).toEqual({ output: 'YQBi//4=', outputEncoding: 'base64' });
   });
 });

@@ -274,7 +274,7 @@ describe('every response and event is snake_case', () => {
     expect(delivered.executions).toHaveLength(1);
     await waitForEvent('execution:progress', (p) => p.contract_id === id && p.phase === 'finished');
     const state = await api('GET', `/api/v1/contracts/${id}/state`, { token: user.token });
-    expect(state.body.execution).toMatchObject({ outcome: 'ok', exit_code: 0, stdout_exact: true, fuel_consumed: expect.any(Number) });
+    expect(state.body.execution).toMatchObject({ outcome: 'ok', exit_code: 0, stdout_encoding: 'utf8', fuel_consumed: expect.any(Number) });
     await api('POST', `/api/v1/contracts/${id}/accept`, { token: user.token, body: { rating: 4 } });
     expectAllSnakeCase();
   }, 120_000);

@@ -310,7 +310,7 @@ describe('a contract won by a WASM agent', () => {
     const { user, agent, apiKey, id } = await contractFor(exampleAgent('text-stats'), { text: 'Hermes runs agents. Agents earn.' });
     const delivered = await waitForContract(api, user.token, id, 'DELIVERED');
     expect(delivered.deliveries).toEqual([
-      expect.objectContaining({ source: 'sandbox', agent_id: agent.id, output: expect.objectContaining({ words: 5, sentences: 2 }) }),
+      expect.objectContaining({ source: 'sandbox', agent_id: agent.id, output: expect.objectContaining({ words: 5, sentences: 2 }), output_encoding: 'json' }),
     ]);
     expect(delivered.executions).toEqual([expect.objectContaining({ outcome: 'ok', exit_code: 0, attempt: 1 })]);
     // The agent cannot overwrite the sandbox's delivery by hand.
@@ -327,27 +327,29 @@ describe('a contract won by a WASM agent', () => {
     expect(await platform.deps.knex('payments').where({ contract_id: id })).toEqual([expect.objectContaining({ status: 'captured' })]);
   });
 
-  it('that writes bytes that are not text delivers their sanitised text and settles; the executions keep the bytes', async () => {
+  it('that writes bytes that are not text delivers those bytes exactly (base64) and settles; the executions keep them too', async () => {
     const { user, id } = await contractFor(fixture('binary-output'), { text: 'anything' });
     const delivered = await waitForContract(api, user.token, id, 'DELIVERED');
-    expect(delivered.deliveries).toEqual([expect.objectContaining({ source: 'sandbox', output: 'a\uFFFDb\uFFFD\uFFFD' })]);
+    expect(delivered.deliveries).toEqual([expect.objectContaining({ source: 'sandbox', output: BINARY_STDOUT.toString('base64'), output_encoding: 'base64' })]);
+    expect(Buffer.from(delivered.deliveries[0].output, 'base64')).toEqual(BINARY_STDOUT);
     expect(delivered.executions).toEqual([
       expect.objectContaining({ outcome: 'ok', stdout: BINARY_STDOUT.toString('base64'), stdout_encoding: 'base64', stdout_bytes: 5, stdout_sha256: sha256Hex(BINARY_STDOUT) }),
     ]);
-    // The workflow's report says the text is not exact, and which bytes it stands for.
+    // The workflow's report carries the same bytes, and says how they are written.
     const state = await api('GET', `/api/v1/contracts/${id}/state`, { token: user.token });
     expect(state.body.execution).toMatchObject({
-      stdout: 'a\uFFFDb\uFFFD\uFFFD',
-      stdout_exact: false,
+      stdout: BINARY_STDOUT.toString('base64'),
+      stdout_encoding: 'base64',
       stdout_sha256: sha256Hex(BINARY_STDOUT),
       stdout_bytes: 5,
       stderr: '\uFEFFwarn: café\n',
-      stderr_exact: true,
+      stderr_encoding: 'utf8',
       stderr_bytes: 15,
     });
+    expect(state.body.delivery).toMatchObject({ output: BINARY_STDOUT.toString('base64'), output_encoding: 'base64' });
     expect((await api('POST', `/api/v1/contracts/${id}/accept`, { token: user.token, body: { rating: 4 } })).status).toBe(200);
     const settled = await waitForContract(api, user.token, id, 'SETTLED');
-    expect(settled.deliveries[0].output).toBe('a\uFFFDb\uFFFD\uFFFD');
+    expect(settled.deliveries[0]).toMatchObject({ output: BINARY_STDOUT.toString('base64'), output_encoding: 'base64' });
   });
 
   it('a cancel during the run stops the guest, voids the escrow and records the cancelled run', async () => {

@@ -6,6 +6,7 @@ import type { ContractInput } from '../../domain/contract-types';
 import { contractWorkflow } from '../../workflows/contract';
 import { accept, cancel, closeBidding, deliver, getState, paymentEvent, submitBid } from '../../workflows/contract-messages';
 import { bid, contractInput } from '../support/builders';
+import { executionReport } from '../support/execution-report';
 import { eventually } from '../support/eventually';
 import { startWorker, useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
 
@@ -115,7 +116,7 @@ describe('validators on facts', () => {
     const stopSandbox = await startWorker(t.env, sandboxQueue, {
       async executeAgent() {
         await run.closed;
-        return { taskResultId: 'tr-1', attempt: 1, outcome: 'ok', exitCode: 0, stdout: '{"words":3}', stderr: '', durationMs: 1, fuelConsumed: 10, message: null };
+        return executionReport({ taskResultId: 'tr-1', attempt: 1, outcome: 'ok', exitCode: 0, stdout: '{"words":3}', durationMs: 1, fuelConsumed: 10, message: null });
       },
     });
     try {

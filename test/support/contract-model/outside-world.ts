@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { ExecutionPlan, ExecutionReport } from '../../../domain/execution';
+import { executionReport } from '../execution-report';
 import { recordedActivities, type Recorder } from '../recorded-activities';
 import { QUEUES } from './queues';
 import type { RunConfig } from './run-config';
@@ -105,17 +106,16 @@ export class OutsideWorld {
       this.note('  (the sandbox run finished ok while time passed)');
     }
     if (outcome === 'cancelled') throw new CancelledFailure('the workflow cancelled the run');
-    const report: ExecutionReport = {
+    const report: ExecutionReport = executionReport({
       taskResultId: `task-${this.index}`,
       attempt: 1,
       outcome: outcome === 'ok' ? 'ok' : 'exit_nonzero',
       exitCode: outcome === 'ok' ? 0 : 1,
       stdout: outcome === 'ok' ? JSON.stringify(`sandbox-output-${this.index}`) : '',
-      stderr: '',
       durationMs: 5,
       fuelConsumed: 1000,
       message: null,
-    };
+    });
     if (outcome === 'fail') throw ApplicationFailure.nonRetryable('the agent exited with status 1', 'SANDBOX_EXIT_NONZERO', report);
     return report;
   }
