@@ -41,6 +41,20 @@ export function createAuth(deps: {
     }
   }
 
+  // A read (GET, HEAD) does not wait for the limiter before it starts: the limiter's Redis call
+  // and the handler run side by side, and the response waits for both, so a request over the
+  // limit is still refused (429, Retry-After; its read is discarded) and every request still
+  // counts exactly once. Anything that changes state waits for the limiter first, as before.
+  async function limited(ctx: Context, next: Next, check: Promise<void>): Promise<void> {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      await check;
+      return next();
+    }
+    const [limit, handled] = await Promise.allSettled([check, next()]);
+    if (limit.status === 'rejected') throw limit.reason;
+    if (handled.status === 'rejected') throw handled.reason;
+  }
+
   /** The agent an API key belongs to, if the key is valid and not revoked. */
   async function agentForKey(key: string): Promise<Agent | undefined> {
     return knex('api_keys as k')
@@ -62,9 +76,8 @@ export function createAuth(deps: {
       if (!userId) throw new HttpError('UNAUTHENTICATED', 'the token is invalid or expired');
       const user = await knex('users').where({ id: userId }).whereNull('deleted_at').first('id');
       if (!user) throw new HttpError('UNAUTHENTICATED', 'the account no longer exists');
-      await consume(perUser, userId);
       (ctx.state as AuthState).userId = userId;
-      await next();
+      await limited(ctx, next, consume(perUser, userId));
     },
 
     async requireAgent(ctx: Context, next: Next) {
@@ -73,9 +86,8 @@ export function createAuth(deps: {
       const agent = await agentForKey(key);
       if (!agent) throw new HttpError('UNAUTHENTICATED', 'the API key is invalid or revoked');
       if (agent.status !== 'active') throw new HttpError('AGENT_INACTIVE', `agent is ${agent.status}`);
-      await consume(perAgent, agent.id);
       (ctx.state as AuthState).agent = agent;
-      await next();
+      await limited(ctx, next, consume(perAgent, agent.id));
     },
 
     async limitByAddress(ctx: Context, next: Next) {
@@ -84,8 +96,7 @@ export function createAuth(deps: {
     },
 
     async limitPublicReads(ctx: Context, next: Next) {
-      await consume(perAddressReads, ctx.ip);
-      await next();
+      await limited(ctx, next, consume(perAddressReads, ctx.ip));
     },
   };
 }

@@ -13,7 +13,7 @@ import { currentUserId } from '../auth';
 import { contractAtUpdate } from '../contract-at-update';
 import { executeContractUpdate } from '../contract-updates';
 import { claimIdempotencyKey, optionalIdempotencyKey, REPLAYED_HEADER, requestHash } from '../idempotency';
-import { findContract, findOwnedContract, loadContractDetail, workflowIdFor } from '../contracts-store';
+import { findContract, findOwnedContract, loadContractDetail, loadContractDetailById, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
 import { afterCursor, pageOf } from '../pagination';
 import { contractDetailJson, contractJson, contractStateJson } from '../serializers';
@@ -23,7 +23,7 @@ import { loadPreferences } from './preferences';
 import { acceptBody, awardBody, cancelBody, createContract, listContracts, rejectBody } from './contract-schemas';
 
 export function contractsRouter(deps: ApiDeps): Router {
-  const { config, knex, models, temporal, auth } = deps;
+  const { config, knex, temporal, auth } = deps;
   const r = new Router({ prefix: '/contracts' });
   r.use(auth.requireUser);
 
@@ -105,7 +105,8 @@ export function contractsRouter(deps: ApiDeps): Router {
 
   r.get('/', async (ctx) => {
     const q = parse(listContracts, ctx.query);
-    let query = models.Contract.query()
+    // One statement, as plain rows.
+    let query = knex<Contract>('contracts')
       .where({ user_id: currentUserId(ctx) })
       .whereNull('deleted_at')
       .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
@@ -116,9 +117,9 @@ export function contractsRouter(deps: ApiDeps): Router {
     ctx.body = { data: page.map(contractJson), next_cursor };
   });
 
+  // One statement: the contract, its ownership check, bids, deliveries and runs (api/contracts-store.ts).
   r.get('/:id', async (ctx) => {
-    const contract = await findOwnedContract(deps, parse(uuid, ctx.params.id), currentUserId(ctx));
-    ctx.body = contractDetailJson(await loadContractDetail(deps, contract));
+    ctx.body = contractDetailJson(await loadContractDetailById(deps, parse(uuid, ctx.params.id), currentUserId(ctx)));
   });
 
   // The workflow's live view (the getState query), for a UI that wants everything at once.
@@ -147,7 +148,7 @@ export function contractsRouter(deps: ApiDeps): Router {
       body,
       naturalId: (hash) => naturalId(contract, userId, hash),
     });
-    ctx.body = contractDetailJson(contractAtUpdate(await loadContractDetail(deps, await findContract(deps, contract.id)), state));
+    ctx.body = contractDetailJson(contractAtUpdate(await loadContractDetail(deps, contract), state));
   }
 
   // A review's natural id names the delivery it reviews: the latest attempt as Postgres has it,

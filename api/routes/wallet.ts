@@ -19,6 +19,31 @@ export const listQuery = z.object({
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
+// A withdrawal row with its transfers in order (as JSON: amounts are numbers, times text).
+const WITHDRAWALS_SQL = `
+SELECT w.*, coalesce((SELECT json_agg(t ORDER BY t.position) FROM withdrawal_transfers t WHERE t.withdrawal_id = w.id), '[]') AS transfers
+FROM withdrawals w`;
+
+function withdrawalRowJson(w: Record<string, any>) {
+  return {
+    id: w.id,
+    amount_cents: Number(w.amount_cents),
+    currency: w.currency.trim(),
+    status: w.status,
+    payout_account: w.stripe_account_id,
+    failure: w.failure,
+    transfers: (w.transfers as Array<Record<string, any>>).map((t) => ({
+      contract_id: t.contract_id,
+      amount_cents: Number(t.amount_cents),
+      transfer_group: t.transfer_group,
+      stripe_transfer_id: t.stripe_transfer_id,
+      reversed: t.reversed_at !== null,
+    })),
+    created_at: iso(w.created_at),
+    updated_at: iso(w.updated_at),
+  };
+}
+
 // An agent owner's earnings: the wallet is the ledger's agent_wallet account for the user.
 export function walletRouter({ knex, stripe, temporal, auth, config }: ApiDeps): Router {
   const r = new Router({ prefix: '/wallet' });
@@ -135,38 +160,22 @@ export function walletRouter({ knex, stripe, temporal, auth, config }: ApiDeps):
     ctx.body = await withdrawalJson(reserved.withdrawalId);
   });
 
+  // Lists and reads are one statement each: the withdrawals with their transfers as JSON.
   r.get('/withdrawals', async (ctx) => {
-    const rows = await knex('withdrawals').where({ user_id: currentUserId(ctx) }).orderBy('created_at', 'desc').limit(50).select('id');
-    ctx.body = { data: await Promise.all(rows.map((w) => withdrawalJson(w.id))) };
+    const { rows } = await knex.raw(`${WITHDRAWALS_SQL} WHERE w.user_id = ? ORDER BY w.created_at DESC LIMIT 50`, [currentUserId(ctx)]);
+    ctx.body = { data: rows.map(withdrawalRowJson) };
   });
 
   r.get('/withdrawals/:id', async (ctx) => {
     const id = parse(uuid, ctx.params.id);
-    const w = await knex('withdrawals').where({ id, user_id: currentUserId(ctx) }).first('id');
-    if (!w) throw notFound('withdrawal');
-    ctx.body = await withdrawalJson(id);
+    const { rows } = await knex.raw(`${WITHDRAWALS_SQL} WHERE w.id = ? AND w.user_id = ?`, [id, currentUserId(ctx)]);
+    if (!rows[0]) throw notFound('withdrawal');
+    ctx.body = withdrawalRowJson(rows[0]);
   });
 
   async function withdrawalJson(id: string) {
-    const w = await knex('withdrawals').where({ id }).first();
-    const transfers = await knex('withdrawal_transfers').where({ withdrawal_id: id }).orderBy('position');
-    return {
-      id: w.id,
-      amount_cents: Number(w.amount_cents),
-      currency: w.currency.trim(),
-      status: w.status,
-      payout_account: w.stripe_account_id,
-      failure: w.failure,
-      transfers: transfers.map((t) => ({
-        contract_id: t.contract_id,
-        amount_cents: Number(t.amount_cents),
-        transfer_group: t.transfer_group,
-        stripe_transfer_id: t.stripe_transfer_id,
-        reversed: t.reversed_at !== null,
-      })),
-      created_at: iso(w.created_at),
-      updated_at: iso(w.updated_at),
-    };
+    const { rows } = await knex.raw(`${WITHDRAWALS_SQL} WHERE w.id = ?`, [id]);
+    return withdrawalRowJson(rows[0]);
   }
 
   return r;
