@@ -5,6 +5,7 @@ import type { Context, Next } from 'koa';
 import type { Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import type { Agent } from '../../db/models';
 import { AGENT_STATUSES } from '../../domain/statuses';
 import { presenceKey } from '../../lib/events';
 import { currentUserId } from '../auth';
@@ -94,6 +95,9 @@ export function multipart(middleware: (ctx: Context, next: Next) => Promise<unkn
     await next();
   };
 }
+
+// What agentJson shows of an agent row.
+const AGENT_COLUMNS = ['id', 'owner_id', 'name', 'description', 'version', 'capabilities', 'status', 'price_cents', 'tasks_completed', 'rating', 'binary_hash', 'binary_size', 'binary_url', 'last_seen_at', 'created_at', 'updated_at'] as const;
 
 async function ownedAgent(db: Knex, agentId: string, userId: string) {
   const agent = await db('agents').where({ id: agentId, owner_id: userId }).whereNull('deleted_at').first('id');
@@ -213,7 +217,9 @@ export function agentsRouter({ models, knex, auth, config, moduleCompiler, binar
   // Discovery is public: the marketplace is browsable without an account.
   r.get('/', auth.limitPublicReads, async (ctx) => {
     const q = parse(listAgents, ctx.query);
-    let query = models.Agent.query()
+    // One statement, the columns the answer shows (not the search vector), as plain rows.
+    let query = knex('agents')
+      .select<Agent[]>([...AGENT_COLUMNS])
       .whereNull('deleted_at')
       .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
       .limit(q.limit + 1);
