@@ -45,9 +45,15 @@ export interface SchemaProblem {
 // so nothing a user sent stays in it.
 let checker: Ajv2020 | null = null;
 
+const DRAFT_2020_12 = 'https://json-schema.org/draft/2020-12/schema';
+
 /** Why a schema cannot be used, or null when it can. */
 export function schemaProblems(schema: unknown): SchemaProblem[] | null {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return [{ path: '', message: 'must be a JSON Schema object' }];
+  const declared = (schema as Record<string, unknown>).$schema;
+  if (declared !== undefined && declared !== DRAFT_2020_12 && declared !== `${DRAFT_2020_12}#`) {
+    return [{ path: '/$schema', message: `only JSON Schema draft 2020-12 is supported: leave $schema out or set it to ${DRAFT_2020_12}` }];
+  }
   const ajv = (checker ??= newAjv());
   try {
     if (!(ajv.validateSchema(schema) as boolean)) {
@@ -58,8 +64,15 @@ export function schemaProblems(schema: unknown): SchemaProblem[] | null {
     return null;
   } catch (err) {
     checker = null;
-    return [{ path: '', message: err instanceof Error ? err.message : String(err) }];
+    return [{ path: '', message: compileProblem(err instanceof Error ? err.message : String(err)) }];
   }
+}
+
+// ajv words a refused format as a warning ("… ignored"); here it refuses the schema.
+function compileProblem(message: string): string {
+  const format = /^unknown format "(.*)" ignored in schema at path "(.*)"$/.exec(message);
+  if (format) return `unknown format "${format[1]}" at ${format[2]}: the known formats are those of ajv-formats (date, date-time, time, duration, email, hostname, ipv4, ipv6, uri, uri-reference, uuid, regex, …)`;
+  return message;
 }
 
 function describe(e: ErrorObject): string {

@@ -24,7 +24,7 @@ export const weightsSchema = z
 export const acceptanceBody = z
   .strictObject({
     output_schema: z
-      .record(z.string(), z.unknown())
+      .record(z.string(), z.unknown(), { error: 'must be a JSON Schema object (for the boolean schemas, {} accepts anything and {"not": {}} nothing)' })
       .optional()
       .meta({ description: 'a JSON Schema (draft 2020-12) every delivery output must satisfy; checked at creation' }),
     verifier_id: uuid.optional().meta({ description: 'a verifier you uploaded (POST /verifiers): run in the sandbox on every delivery; exit 0 passes' }),

@@ -78,6 +78,14 @@ describe('declaring acceptance checks', () => {
     expect(remote.status).toBe(400);
     expect(remote.body.error.message).toContain("can't resolve reference");
 
+    const boolean = await create({ output_schema: true });
+    expect(boolean.status).toBe(400);
+    expect(boolean.body.error.message).toMatch(/^acceptance\.output_schema: must be a JSON Schema object \(for the boolean schemas, \{\} accepts anything/);
+
+    const draft7 = await create({ output_schema: { $schema: 'http://json-schema.org/draft-07/schema#', type: 'string' } });
+    expect(draft7.status).toBe(400);
+    expect(draft7.body.error.message).toContain('only JSON Schema draft 2020-12 is supported');
+
     const huge = await create({ output_schema: { type: 'object', description: 'x'.repeat(5000) } });
     expect(huge.status).toBe(400);
     expect(huge.body.error.message).toMatch(/^acceptance\.output_schema: the schema is \d+ bytes of JSON; at most 4096/);
