@@ -4,6 +4,7 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
 import type { Agent } from '../db/models';
 import type { Config } from '../lib/config';
+import { createAuthCache } from './auth-cache';
 import { hashApiKey, type Tokens } from './credentials';
 import { HttpError } from './errors';
 
@@ -18,10 +19,13 @@ export function createAuth(deps: {
   tokens: Tokens;
   config: Pick<
     Config,
-    'RATE_LIMIT_USER_PER_MINUTE' | 'RATE_LIMIT_AGENT_PER_MINUTE' | 'RATE_LIMIT_AUTH_PER_MINUTE' | 'RATE_LIMIT_PUBLIC_PER_MINUTE'
+    'RATE_LIMIT_USER_PER_MINUTE' | 'RATE_LIMIT_AGENT_PER_MINUTE' | 'RATE_LIMIT_AUTH_PER_MINUTE' | 'RATE_LIMIT_PUBLIC_PER_MINUTE' | 'AUTH_CACHE_TTL_SECONDS'
   >;
+  onError?: (err: unknown) => void;
 }) {
   const { knex, redis, tokens, config } = deps;
+  // Key and user lookups, cached briefly and dropped on revocation (api/auth-cache.ts).
+  const cache = createAuthCache({ redis, ttlSeconds: config.AUTH_CACHE_TTL_SECONDS, onError: deps.onError });
   const limiter = (keyPrefix: string, points: number) =>
     new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration: 60 });
   const perUser = limiter('hermes:rl:user', config.RATE_LIMIT_USER_PER_MINUTE);
@@ -57,16 +61,24 @@ export function createAuth(deps: {
 
   /** The agent an API key belongs to, if the key is valid and not revoked. */
   async function agentForKey(key: string): Promise<Agent | undefined> {
-    return knex('api_keys as k')
-      .join('agents as a', 'a.id', 'k.agent_id')
-      .where({ 'k.key_hash': hashApiKey(key) })
-      .whereNull('k.revoked_at')
-      .whereNull('a.deleted_at')
-      .first('a.*');
+    const keyHash = hashApiKey(key);
+    return cache.agentForKeyHash(keyHash, () =>
+      knex('api_keys as k')
+        .join('agents as a', 'a.id', 'k.agent_id')
+        .where({ 'k.key_hash': keyHash })
+        .whereNull('k.revoked_at')
+        .whereNull('a.deleted_at')
+        .first('a.*'),
+    );
   }
 
   return {
     agentForKey,
+    /** Call after revoking an agent's key, or changing or deleting the agent: its cached keys go. */
+    forgetAgent: cache.forgetAgent,
+    /** Call after deleting a user. */
+    forgetUser: cache.forgetUser,
+    close: cache.close,
 
     async requireUser(ctx: Context, next: Next) {
       const header = ctx.get('Authorization');
@@ -74,7 +86,7 @@ export function createAuth(deps: {
       if (!match) throw new HttpError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
       const userId = await tokens.verify(match[1]!);
       if (!userId) throw new HttpError('UNAUTHENTICATED', 'the token is invalid or expired');
-      const user = await knex('users').where({ id: userId }).whereNull('deleted_at').first('id');
+      const user = await cache.userExists(userId, async () => Boolean(await knex('users').where({ id: userId }).whereNull('deleted_at').first('id')));
       if (!user) throw new HttpError('UNAUTHENTICATED', 'the account no longer exists');
       (ctx.state as AuthState).userId = userId;
       await limited(ctx, next, consume(perUser, userId));

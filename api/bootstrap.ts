@@ -22,7 +22,7 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
   await redis.connect();
   const temporal = await createTemporalClient(config);
   const tokens = createTokens(config);
-  const auth = createAuth({ knex, redis, tokens, config });
+  const auth = createAuth({ knex, redis, tokens, config, onError: (err) => log.warn({ err }, 'auth cache invalidation channel') });
   const s3 = createS3(config);
   await ensureBucket(s3, config.S3_BUCKET);
   const moduleCompiler = moduleCompilerFromConfig(config, log);
@@ -45,7 +45,7 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
     async close() {
       s3.destroy();
       moduleCompiler.close();
-      await Promise.allSettled([knex.destroy(), redis.quit(), temporal.connection.close()]);
+      await Promise.allSettled([auth.close(), knex.destroy(), redis.quit(), temporal.connection.close()]);
     },
   };
 }

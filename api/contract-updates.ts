@@ -1,14 +1,19 @@
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import type { Context } from 'koa';
 import type { ApiDeps } from './deps';
-import { statusOf } from './errors';
+import { HttpError, statusOf } from './errors';
 import { claimIdempotencyKey, optionalIdempotencyKey, requestHash } from './idempotency';
 import { generation, keyedUpdateId, type UpdateCaller } from './update-ids';
 
 // Every state-changing contract request (close-bidding, award, accept, reject, cancel, bid,
 // deliver) runs through here, as one Workflow Update whose id makes a retry of the request
 // attach to its first attempt and get that attempt's answer (see api/update-ids.ts).
+//
+// Nothing is read first: the workflow id derives from the contract id, and the workflow's
+// validators decide what the contract row used to (owner, awarded agent, capabilities,
+// status). Only a refusal may read: a workflow that is not there is a contract that does not
+// exist or one that has closed, and `explain` (the route's) tells them apart from the row.
 
 export interface ContractRequest {
   caller: UpdateCaller;
@@ -18,6 +23,19 @@ export interface ContractRequest {
   /** The parsed body, as the handler will act on it. */
   body: unknown;
 }
+
+/** Whether the workflow refused the update with one of these error types. */
+export function refusedAs(err: unknown, ...types: string[]): boolean {
+  return err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && types.includes(err.cause.type ?? '');
+}
+
+/** The contract's workflow is not there: never started, or closed (and maybe past retention). */
+export const workflowGone = (err: unknown) => err instanceof WorkflowNotFoundError;
+
+// The answers a route gave before it called the workflow, from its read of the contract row:
+// a request so refused bound no Idempotency-Key, and still binds none.
+const PRE_READ_CODES = ['NOT_FOUND', 'FORBIDDEN', 'CAPABILITY_MISMATCH', 'NOT_AWARDED_AGENT'];
+const refusedBeforeUpdate = (err: unknown) => (err instanceof HttpError && PRE_READ_CODES.includes(err.code)) || refusedAs(err, ...PRE_READ_CODES);
 
 /** What identifies a request for its Idempotency-Key: method, route, contract and body. */
 export function contractRequestHash(ctx: Context, req: ContractRequest): string {
@@ -43,17 +61,40 @@ export async function executeContractUpdate<Ret, Args extends [any, ...any[]]>(
   handle: WorkflowHandle,
   def: UpdateDefinition<Ret, Args>,
   args: Args,
-  req: ContractRequest & { naturalId: (requestHash: string) => string | Promise<string> },
+  req: ContractRequest & {
+    naturalId: (requestHash: string) => string | Promise<string>;
+    /** Turns a refusal into the route's answer (it throws); may read the contract row. */
+    explain?: (err: unknown) => Promise<never>;
+  },
 ): Promise<Ret> {
   const key = optionalIdempotencyKey(ctx);
   const hash = contractRequestHash(ctx, req);
   let updateId: string;
+  let bound = false;
   if (key === undefined) {
     updateId = await req.naturalId(hash);
   } else {
-    await claimIdempotencyKey(deps.knex, { caller: req.caller, key, route: `${ctx.method} ${req.route}`, requestHash: hash });
+    bound = await claimIdempotencyKey(deps.knex, { caller: req.caller, key, route: `${ctx.method} ${req.route}`, requestHash: hash });
     updateId = keyedUpdateId(req.caller, key, hash);
   }
+  try {
+    return await runUpdate(deps, handle, def, args, updateId);
+  } catch (err) {
+    const answer = req.explain ? await req.explain(err).then(() => err, (e: unknown) => e) : err;
+    if (bound && refusedBeforeUpdate(answer)) {
+      await deps.knex('idempotency_keys').where({ caller_kind: req.caller.kind, caller_id: req.caller.id, key, request_hash: hash }).delete();
+    }
+    throw answer;
+  }
+}
+
+async function runUpdate<Ret, Args extends [any, ...any[]]>(
+  deps: Pick<ApiDeps, 'temporal' | 'config' | 'metrics'>,
+  handle: WorkflowHandle,
+  def: UpdateDefinition<Ret, Args>,
+  args: Args,
+  updateId: string,
+): Promise<Ret> {
   const deadline = Date.now() + deps.config.API_TEMPORAL_TIMEOUT_SECONDS * 1000;
   // The latency a client sees from Temporal, fresh tries included (the update, not the request:
   // the key's claim in Postgres is not in it).

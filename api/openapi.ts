@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { IDEMPOTENCY_KEY_PATTERN } from './idempotency';
 import * as res from './response-schemas';
 import { startConversation, sendMessage, pageQuery } from './routes/a2a';
-import { createAgent, listAgents, searchAgents, uploadFields } from './routes/agents';
+import { apiKeyParams, createAgent, listAgents, searchAgents, uploadFields } from './routes/agents';
 import { login, register } from './routes/auth';
 import { acceptBody, awardBody, bidBody, cancelBody, createContract, deliverBody, listContracts, rejectBody } from './routes/contract-schemas';
 import { leaderboardQuery } from './routes/marketplace';
@@ -19,7 +19,7 @@ import { uuid } from './validate';
 // entry in OPERATIONS; test/integration/openapi.test.ts fails when one is missing, and checks
 // real responses against the document.
 
-type Method = 'get' | 'post' | 'put';
+type Method = 'get' | 'post' | 'put' | 'delete';
 /** Who may call: a user's JWT, an agent's API key, either, anyone, Stripe (signed body), or operators (metrics). */
 type Caller = 'user' | 'agent' | 'user_or_agent' | 'public' | 'stripe' | 'operator';
 
@@ -162,6 +162,11 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'post', path: `${V1}/agents/:id/api-keys`, summary: 'Issue another API key for an agent you own', tag: 'agents', caller: 'user', params: idParam, idempotency: 'optional',
     responses: { 201: { description: 'the new key, shown once', schema: res.apiKeyResponse, headers: { 'Idempotent-Replayed': replayed } } },
+  },
+  {
+    method: 'delete', path: `${V1}/agents/:id/api-keys/:prefix`, summary: 'Revoke an API key of an agent you own, by its key_prefix', tag: 'agents', caller: 'user', params: apiKeyParams,
+    description: 'The key is refused (401) from the next request on, by every API process. A key already revoked, an unknown prefix or an agent that is not yours is the 404.',
+    responses: { 200: { description: 'the key is revoked', schema: res.apiKeyRevoked } },
   },
   { method: 'get', path: `${V1}/agents`, summary: 'Agents, newest first', tag: 'agents', caller: 'public', query: listAgents, responses: { 200: { description: 'a page', schema: res.agentPage } } },
   { method: 'get', path: `${V1}/agents/search`, summary: 'Ranked full-text search over agents', tag: 'agents', caller: 'public', query: searchAgents, responses: { 200: { description: 'matches, best first', schema: res.agentSearchResponse } } },

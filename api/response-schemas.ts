@@ -102,6 +102,7 @@ export const agentUploadResponse = z
   .meta({ id: 'AgentUpload' });
 
 export const apiKeyResponse = z.object({ api_key: z.string(), key_prefix: z.string() }).meta({ id: 'ApiKey' });
+export const apiKeyRevoked = z.object({ key_prefix: z.string(), revoked_at: time }).meta({ id: 'ApiKeyRevoked' });
 const nextCursor = z.string().nullable().meta({ description: 'pass as `cursor` for the next page; null on the last' });
 export const agentPage = z.object({ data: z.array(agentSchema), next_cursor: nextCursor }).meta({ id: 'AgentPage' });
 export const agentSearchResponse = z

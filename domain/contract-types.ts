@@ -36,6 +36,8 @@ export interface BidRequest {
   message?: string;
   /** An agent that already bid must say it replaces its bid. */
   replace?: boolean;
+  /** The agent's capabilities, as the API authenticated it: the validator applies the capability rule. */
+  capabilities?: string[];
 }
 
 export interface BidView {

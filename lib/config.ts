@@ -142,6 +142,9 @@ const schema = z
     REVIEW_WINDOW_SECONDS: seconds(72 * 3600),
     MANUAL_AWARD_WINDOW_SECONDS: seconds(72 * 3600),
 
+    // How long an API process may answer from its cache of API-key and user lookups when it
+    // missed a revocation (api/auth-cache.ts); 0 turns the cache off.
+    AUTH_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(15),
     RATE_LIMIT_USER_PER_MINUTE: z.coerce.number().int().positive().default(100),
     RATE_LIMIT_AGENT_PER_MINUTE: z.coerce.number().int().positive().default(1000),
     // Login/registration attempts per client address; public discovery reads per address.

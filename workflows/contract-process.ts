@@ -12,6 +12,7 @@ import type {
   Review,
 } from '../domain/contract-types';
 import { PENDING_VALIDATION, type Validation, type ValidationView } from '../domain/acceptance';
+import { missingCapabilities } from '../domain/capabilities';
 import type { ErrorCode } from '../domain/errors';
 import type { ExecutionPlan, ExecutionReport } from '../domain/execution';
 import { TERMINAL_STATUSES, type ContractStatus, type FailureReason } from '../domain/statuses';
@@ -79,6 +80,8 @@ export class ContractProcess {
   }
 
   get status(): ContractStatus { return this.#status; }
+  /** The status the workflow has decided (its row may still be being written). */
+  get decided(): ContractStatus { return this.#decided; }
   get isTerminal(): boolean { return TERMINAL_STATUSES.includes(this.#status); }
   get persisted(): boolean { return this.#persisted; }
   get creationFailure(): ActivityFailure | null { return this.#creationFailure; }
@@ -238,7 +241,13 @@ export class ContractProcess {
     if (caller.userId !== this.input.userId) refuse('FORBIDDEN', 'only the contract owner may do this');
   }
 
+  // The API sends updates without reading the contract first (api/routes/mesh.ts and
+  // contracts.ts): these validators give the answers its reads gave (capabilities, owner,
+  // awarded agent; an agent that never took part is told the contract does not exist).
+
   validateBid(req: BidRequest): void {
+    const missing = req.capabilities ? missingCapabilities(req.capabilities, this.input.requiredCapabilities) : [];
+    if (missing.length) refuse('CAPABILITY_MISMATCH', `agent lacks required capabilities: ${missing.join(', ')}`);
     if (this.#decided !== 'BIDDING' || !this.#biddingOpen || this.cancelRequested) {
       refuse('BIDDING_CLOSED', 'bidding on this contract is closed');
     }
@@ -267,11 +276,20 @@ export class ContractProcess {
     if (![...this.#bids.values()].some((b) => b.bidId === caller.bidId)) refuse('BID_NOT_FOUND', `no bid ${caller.bidId} on this contract`, 'bid_id');
   }
 
+  /**
+   * A delivery is taken from the award on: one sent while the escrow is being held waits in its
+   * handler for the work to start (IN_PROGRESS), so the awarded agent is never refused for
+   * delivering as soon as it hears of its award. An agent that never bid is told the contract
+   * does not exist; one that bid and was not awarded, that it may not deliver.
+   */
   validateDeliver(req: DeliveryRequest, nowMs: number): void {
-    if (!this.#award || req.agentId !== this.#award.agentId) refuse('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
+    if (!this.#award || req.agentId !== this.#award.agentId) {
+      if (!this.#bids.has(req.agentId) && !this.#failedAgents.includes(req.agentId)) refuse('NOT_FOUND', 'contract not found', 'contract_id');
+      refuse('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
+    }
     if (this.#plan) refuse('INVALID_STATE', "this agent's binary runs in the sandbox; its output is the delivery");
     if (this.#delivery) refuse('INVALID_STATE', 'this contract already has its delivery');
-    if (this.#decided !== 'IN_PROGRESS' || this.cancelRequested) {
+    if ((this.#decided !== 'IN_PROGRESS' && this.#decided !== 'AWARDED') || this.cancelRequested) {
       refuse('INVALID_STATE', `cannot deliver to a contract that is ${this.cancelRequested ? 'being cancelled' : this.#decided}`);
     }
     if (this.#deliveryDeadline && nowMs >= Date.parse(this.#deliveryDeadline)) refuse('INVALID_STATE', 'the delivery deadline has passed');

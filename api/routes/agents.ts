@@ -61,6 +61,9 @@ export const uploadFields = z.strictObject({
   // A new agent needs a name; a new version names its agent (checked in the route, said here).
   .meta({ anyOf: [{ required: ['agent_id'] }, { required: ['name'] }] });
 
+/** An API key by the prefix its issue showed (`key_prefix`), on an agent you own. */
+export const apiKeyParams = z.strictObject({ id: uuid, prefix: z.string().regex(/^hk_[A-Za-z0-9_-]{7}$/, 'a key_prefix: hk_ and 7 characters') });
+
 export const listAgents = z.object({
   status: z.enum(AGENT_STATUSES).optional(),
   capability: z.string().max(64).trim().toLowerCase().min(1).regex(NOT_BLANK, 'must not be blank').optional(),
@@ -189,6 +192,8 @@ export function agentsRouter({ models, knex, auth, config, moduleCompiler, binar
         .onConflict(['agent_id', 'sha256'])
         .merge(['version']);
     });
+    // Its keys' cached agent (capabilities, price) is stale now.
+    if (!key) await auth.forgetAgent(agentId);
     const agent = await models.Agent.query(db).findById(agentId).throwIfNotFound();
     return {
       status: key ? 201 : 200,
@@ -212,6 +217,21 @@ export function agentsRouter({ models, knex, auth, config, moduleCompiler, binar
       await models.ApiKey.query(db).insert({ agent_id: id, key_hash: key.hash, key_prefix: key.prefix });
       return { status: 201, body: { api_key: key.key, key_prefix: key.prefix }, secrets: ['api_key'] };
     });
+  });
+
+  // Revoke a key: refused from the next request on, by every API process (api/auth-cache.ts).
+  // Revoking a revoked or unknown key, or one of an agent you do not own, is the 404.
+  r.delete('/:id/api-keys/:prefix', auth.requireUser, async (ctx) => {
+    const { id, prefix } = parse(apiKeyParams, ctx.params);
+    await ownedAgent(knex, id, currentUserId(ctx));
+    const [revoked] = await knex('api_keys')
+      .where({ agent_id: id, key_prefix: prefix })
+      .whereNull('revoked_at')
+      .update({ revoked_at: knex.fn.now() })
+      .returning(['key_prefix', 'revoked_at']);
+    if (!revoked) throw notFound('API key');
+    await auth.forgetAgent(id);
+    ctx.body = { key_prefix: revoked.key_prefix, revoked_at: new Date(revoked.revoked_at).toISOString() };
   });
 
   // Discovery is public: the marketplace is browsable without an account.

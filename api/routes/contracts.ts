@@ -11,7 +11,8 @@ import { accept, award, cancel, closeBidding, CONTRACT_WORKFLOW, created, getSta
 import { resolveAcceptance } from '../acceptance';
 import { currentUserId } from '../auth';
 import { contractAtUpdate } from '../contract-at-update';
-import { executeContractUpdate } from '../contract-updates';
+import { executeContractUpdate, refusedAs, workflowGone } from '../contract-updates';
+import { notFound } from '../errors';
 import { claimIdempotencyKey, optionalIdempotencyKey, REPLAYED_HEADER, requestHash } from '../idempotency';
 import { findContract, findOwnedContract, loadContractDetail, loadContractDetailById, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
@@ -130,30 +131,38 @@ export function contractsRouter(deps: ApiDeps): Router {
 
   // The owner drives the contract. Each request is one Workflow Update (api/contract-updates.ts:
   // Idempotency-Key, retries, 503s) and answers as GET /contracts/:id does, as of the update.
+  // Nothing is read before it: the workflow's validators know the owner, and a non-owner gets
+  // the 404 of a missing contract; the row is read only to tell a missing contract from a closed one.
   async function drive<Args extends [any, ...any[]]>(
     ctx: Context,
     route: string,
     body: unknown,
     def: UpdateDefinition<ContractState, Args>,
     args: (userId: string) => Args,
-    naturalId: (contract: Contract, userId: string, requestHash: string) => string | Promise<string>,
+    naturalId: (contract: Pick<Contract, 'id'>, userId: string, requestHash: string) => string | Promise<string>,
   ): Promise<void> {
     const userId = currentUserId(ctx);
-    const contract = await findOwnedContract(deps, parse(uuid, ctx.params.id), userId);
-    const handle = temporal.workflow.getHandle(contract.workflow_id);
+    const contract = { id: parse(uuid, ctx.params.id) };
+    const handle = temporal.workflow.getHandle(workflowIdFor(contract.id));
     const state = await executeContractUpdate(deps, ctx, handle, def, args(userId), {
       caller: { kind: 'user', id: userId },
       contractId: contract.id,
       route,
       body,
       naturalId: (hash) => naturalId(contract, userId, hash),
+      explain: async (err) => {
+        if (refusedAs(err, 'FORBIDDEN')) throw notFound('contract');
+        // Closed (409 CONTRACT_CLOSED) when the row says it is the caller's; else the 404.
+        if (workflowGone(err)) await findOwnedContract(deps, contract.id, userId);
+        throw err;
+      },
     });
     ctx.body = contractDetailJson(contractAtUpdate(await loadContractDetail(deps, contract), state));
   }
 
   // A review's natural id names the delivery it reviews: the latest attempt as Postgres has it,
   // which is where a client learns of a delivery (GET, the delivery:new event).
-  const review = async (contract: Contract, userId: string, hash: string) => {
+  const review = async (contract: Pick<Contract, 'id'>, userId: string, hash: string) => {
     const latest = await knex('deliveries').where({ contract_id: contract.id }).max('attempt as attempt').first();
     return naturalUpdateId.review(userId, latest?.attempt ?? 0, hash);
   };

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { missingCapabilities } from '../../domain/capabilities';
 import { deliver, submitBid } from '../../workflows/contract-messages';
 import { currentAgent } from '../auth';
-import { findContract } from '../contracts-store';
+import { findContract, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
-import { executeContractUpdate } from '../contract-updates';
+import { executeContractUpdate, workflowGone } from '../contract-updates';
 import { HttpError } from '../errors';
 import { agentInvolvedIn, naming, referenceNotFound } from '../references';
 import { acceptedBidJson, openContractJson } from '../serializers';
@@ -36,14 +36,31 @@ export function meshRouter(deps: ApiDeps): Router {
     ctx.body = { data: rows.map(openContractJson) };
   });
 
+  // A contract whose workflow has closed answers as its row says: missing (404), not this
+  // agent's business (as below), else 409 CONTRACT_CLOSED (api/errors.ts). The row is read only
+  // here, on the way to a refusal; a contract in progress is answered by its workflow alone.
+  async function closedContract(contractId: string, agent: { id: string; capabilities: string[] }, forDelivery: boolean): Promise<never> {
+    const contract = await naming('contract', 'contract_id', findContract(deps, contractId));
+    if (forDelivery && contract.awarded_agent_id !== agent.id) {
+      if (!(await agentInvolvedIn(knex, contract.id, agent.id))) throw referenceNotFound('contract', 'contract_id');
+      throw new HttpError('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
+    }
+    const missing = forDelivery ? [] : missingCapabilities(agent.capabilities, contract.required_capabilities);
+    if (missing.length) throw new HttpError('CAPABILITY_MISMATCH', `agent lacks required capabilities: ${missing.join(', ')}`);
+    throw new HttpError('CONTRACT_CLOSED', 'this contract is closed');
+  }
+  const explain = (contractId: string, agent: { id: string; capabilities: string[] }, forDelivery: boolean) => async (err: unknown): Promise<never> => {
+    if (workflowGone(err)) await closedContract(contractId, agent, forDelivery);
+    throw err;
+  };
+
   // Any agent may bid on any contract: the market is open, and capability, price and the
   // bidding window give their own answers; only a contract that does not exist is a 404.
+  // The workflow decides all of them (its bid validator, with the agent's capabilities).
   r.post('/bid', async (ctx) => {
     const body = parse(bidBody, ctx.request.body);
     const agent = currentAgent(ctx);
-    const contract = await naming('contract', 'contract_id', findContract(deps, body.contract_id));
-    const missing = missingCapabilities(agent.capabilities, contract.required_capabilities);
-    if (missing.length) throw new HttpError('CAPABILITY_MISMATCH', `agent lacks required capabilities: ${missing.join(', ')}`);
+    const contract = { id: body.contract_id };
     const bidRequest = {
       agentId: agent.id,
       priceCents: body.price_cents,
@@ -51,34 +68,35 @@ export function meshRouter(deps: ApiDeps): Router {
       confidence: body.confidence,
       message: body.message,
       replace: body.replace,
+      capabilities: agent.capabilities,
     };
-    const bid = await executeContractUpdate(deps, ctx, temporal.workflow.getHandle(contract.workflow_id), submitBid, [bidRequest], {
+    const bid = await executeContractUpdate(deps, ctx, temporal.workflow.getHandle(workflowIdFor(contract.id)), submitBid, [bidRequest], {
       caller: { kind: 'agent', id: agent.id },
       contractId: contract.id,
       route: '/mesh/bid',
       body,
       naturalId: (hash) => naturalUpdateId.bid(agent.id, hash),
+      explain: explain(contract.id, agent, false),
     });
     ctx.status = bid.revision === 1 ? 201 : 200;
     ctx.body = { status: 'accepted', bid: acceptedBidJson(contract.id, bid) };
   });
 
   // Only the awarded agent delivers. A bidder that lost is told so (403); an agent that never
-  // took part gets the 404 of a contract that does not exist.
+  // took part gets the 404 of a contract that does not exist. The workflow's deliver validator
+  // decides, from the award it holds — so the awarded agent may deliver as soon as it hears of
+  // its award, before the contract's row shows it.
   r.post('/deliver', async (ctx) => {
     const body = parse(deliverBody, ctx.request.body);
     const agent = currentAgent(ctx);
-    const contract = await naming('contract', 'contract_id', findContract(deps, body.contract_id));
-    if (contract.awarded_agent_id !== agent.id) {
-      if (!(await agentInvolvedIn(knex, contract.id, agent.id))) throw referenceNotFound('contract', 'contract_id');
-      throw new HttpError('NOT_AWARDED_AGENT', 'only the awarded agent may deliver');
-    }
-    const d = await executeContractUpdate(deps, ctx, temporal.workflow.getHandle(contract.workflow_id), deliver, [{ agentId: agent.id, output: body.output }], {
+    const contract = { id: body.contract_id };
+    const d = await executeContractUpdate(deps, ctx, temporal.workflow.getHandle(workflowIdFor(contract.id)), deliver, [{ agentId: agent.id, output: body.output }], {
       caller: { kind: 'agent', id: agent.id },
       contractId: contract.id,
       route: '/mesh/deliver',
       body,
       naturalId: (hash) => naturalUpdateId.deliver(agent.id, hash),
+      explain: explain(contract.id, agent, true),
     });
     ctx.status = 201;
     ctx.body = { delivery: { id: d.deliveryId, contract_id: contract.id, attempt: d.attempt, delivered_at: d.deliveredAt } };

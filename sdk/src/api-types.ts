@@ -111,6 +111,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/agents/{id}/api-keys/{prefix}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API key of an agent you own, by its key_prefix
+         * @description The key is refused (401) from the next request on, by every API process. A key already revoked, an unknown prefix or an agent that is not yours is the 404.
+         */
+        delete: operations["deleteAgentsByIdApiKeysByPrefix"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agents/{id}/binaries": {
         parameters: {
             query?: never;
@@ -959,6 +979,11 @@ export interface components {
         ApiKey: {
             api_key: string;
             key_prefix: string;
+        };
+        ApiKeyRevoked: {
+            key_prefix: string;
+            /** Format: date-time */
+            revoked_at: string;
         };
         /** @description The first link of the chain that does not hold. */
         AuditBreak: {
@@ -2537,6 +2562,87 @@ export interface operations {
             };
             /** @description IDEMPOTENCY_KEY_REUSED: the key was used with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAVAILABLE: Temporal or Postgres cannot answer now; nothing is lost, retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before sending the request again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteAgentsByIdApiKeysByPrefix: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                prefix: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the key is revoked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyRevoked"];
+                };
+            };
+            /** @description VALIDATION_ERROR and kin: `details` names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no credentials, or ones that are invalid, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN, AGENT_INACTIVE, NOT_AWARDED_AGENT, CAPABILITY_MISMATCH */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NOT_FOUND: missing or not yours (the same answer, so ids reveal nothing); `details` names a body field */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
