@@ -1,6 +1,7 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { lockContract } from '../db/contract-transition';
 import { executionFailureType, exactOutput, type ExecuteAgentRequest, type ExecutionReport } from '../domain/execution';
@@ -68,7 +69,8 @@ export function createSandboxActivities({ knex, sandbox, binaries, config, metri
     }
     const bytes = await binaries.get(binaries.keyOf(binaryUrl), sha256);
     await mkdir(config.SANDBOX_CACHE_DIR, { recursive: true });
-    const tmp = `${cachePath(sha256)}.${process.pid}.tmp`;
+    // Two runs of one module may fetch it at once: each writes its own file, then renames.
+    const tmp = `${cachePath(sha256)}.${process.pid}.${randomUUID()}.tmp`;
     await writeFile(tmp, bytes);
     await rename(tmp, cachePath(sha256));
     return bytes;

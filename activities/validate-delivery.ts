@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { validationStatus, type ValidateDeliveryRequest, type Validation, type ValidationCheck } from '../domain/acceptance';
 import { outputText } from '../domain/execution';
 import { createOutputChecks } from '../lib/output-checks';
@@ -39,7 +40,8 @@ export function createValidationActivities({ sandbox, binaries, config }: Valida
     }
     const bytes = await binaries.get(binaries.keyOf(url), sha256);
     await mkdir(config.SANDBOX_CACHE_DIR, { recursive: true });
-    const tmp = `${cachePath(sha256)}.${process.pid}.tmp`;
+    // Two runs of one module may fetch it at once: each writes its own file, then renames.
+    const tmp = `${cachePath(sha256)}.${process.pid}.${randomUUID()}.tmp`;
     await writeFile(tmp, bytes);
     await rename(tmp, cachePath(sha256));
     return bytes;

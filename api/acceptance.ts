@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 import type { z } from 'zod';
 import type { AcceptanceInput } from '../domain/acceptance';
-import { schemaProblems } from '../lib/acceptance';
 import type { Config } from '../lib/config';
+import type { OutputChecks } from '../lib/output-checks';
 import { HttpError } from './errors';
 import { referenceNotFound } from './references';
 import type { acceptanceBody } from './routes/contract-schemas';
@@ -12,7 +12,7 @@ import type { acceptanceBody } from './routes/contract-schemas';
 // size, and the verifier one the caller uploaded; it is pinned by SHA-256 here, so the checks a
 // contract was created with are the checks that run.
 export async function resolveAcceptance(
-  deps: { knex: Knex; config: Pick<Config, 'ACCEPTANCE_SCHEMA_MAX_BYTES' | 'SANDBOX_TASK_QUEUE'> },
+  deps: { knex: Knex; config: Pick<Config, 'ACCEPTANCE_SCHEMA_MAX_BYTES' | 'SANDBOX_TASK_QUEUE'>; schemaChecks: Pick<OutputChecks, 'problems'> },
   userId: string,
   body: z.infer<typeof acceptanceBody>,
 ): Promise<AcceptanceInput> {
@@ -22,7 +22,7 @@ export async function resolveAcceptance(
     if (bytes > deps.config.ACCEPTANCE_SCHEMA_MAX_BYTES) {
       throw new HttpError('VALIDATION_ERROR', `${field}: the schema is ${bytes} bytes of JSON; at most ${deps.config.ACCEPTANCE_SCHEMA_MAX_BYTES} are allowed`, [{ field }]);
     }
-    const problems = schemaProblems(body.output_schema);
+    const problems = await deps.schemaChecks.problems(body.output_schema);
     if (problems) {
       const where = (path: string) => (path ? ` at ${path}` : '');
       const [first] = problems;

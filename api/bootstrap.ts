@@ -9,6 +9,7 @@ import { contractUpdateMetrics, createRegistry, databaseGauges, httpMetrics } fr
 import { createS3, ensureBucket } from '../lib/s3';
 import { createStripe } from '../lib/stripe';
 import { moduleCompilerFromConfig } from '../lib/module-compiler';
+import { createOutputChecks } from '../lib/output-checks';
 import { createTemporalClient } from '../lib/temporal';
 import { createAuth } from './auth';
 import { createTokens } from './credentials';
@@ -26,6 +27,7 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
   const s3 = createS3(config);
   await ensureBucket(s3, config.S3_BUCKET);
   const moduleCompiler = moduleCompilerFromConfig(config, log);
+  const schemaChecks = createOutputChecks({ timeoutMs: config.ACCEPTANCE_SCHEMA_COMPILE_SECONDS * 1000 });
   const registry = createRegistry();
   databaseGauges(registry, { knex, log, refreshMs: config.METRICS_DB_REFRESH_SECONDS * 1000 });
   return {
@@ -38,6 +40,7 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
     tokens,
     auth,
     moduleCompiler,
+    schemaChecks,
     binaries: createBinaryStore(s3, config.S3_BUCKET),
     stripe: createStripe(config),
     events: createEventPublisher(redis, config.EVENTS_RETENTION),
@@ -45,6 +48,7 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
     async close() {
       s3.destroy();
       moduleCompiler.close();
+      await schemaChecks.close();
       await Promise.allSettled([auth.close(), knex.destroy(), redis.quit(), temporal.connection.close()]);
     },
   };

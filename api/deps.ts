@@ -7,6 +7,7 @@ import type { BinaryStore } from '../lib/binary-store';
 import type { Config } from '../lib/config';
 import type { EventPublisher } from '../lib/events';
 import type { ModuleCompiler } from '../lib/module-compiler';
+import type { OutputChecks } from '../lib/output-checks';
 import type { Logger } from '../lib/logger';
 import type { ContractUpdateMetrics, HttpMetrics } from '../lib/metrics';
 import type { Registry } from 'prom-client';
@@ -26,6 +27,8 @@ export interface ApiDeps {
   /** Compiles uploads to validate them, each in a bounded child process (api/compile-upload.ts
    *  turns its errors into answers); runs happen on the sandbox worker. */
   moduleCompiler: ModuleCompiler;
+  /** Tries a contract's output_schema in a thread with a deadline (lib/output-checks.ts). */
+  schemaChecks: Pick<OutputChecks, 'problems' | 'close'>;
   binaries: BinaryStore;
   stripe: Stripe;
   /** Appends real-time events (A2A messages from the API; workers make their own). */

@@ -116,16 +116,29 @@ export type DeliveryEncoding = 'json' | 'text' | 'base64';
 
 /**
  * A sandbox delivery from the run's stdout, never altered: the JSON value when the output is
- * JSON that can be stored, else the text as printed, else the bytes in base64. (Printed JSON
- * may escape what storage cannot hold, `"\u0000"`, or nest without end: it is kept as text.)
+ * JSON that can be stored and read without loss, else the text as printed, else the bytes in
+ * base64. (Printed JSON may escape what storage cannot hold, `"\u0000"`, nest without end, or
+ * hold a number a double cannot: `1e400`, or an integer past 2^53 such as an id: as text.)
  */
 export function deliveryFromStdout(stdout: string, encoding: OutputEncoding): { output: unknown; outputEncoding: DeliveryEncoding } {
   if (encoding === 'base64') return { output: stdout, outputEncoding: 'base64' };
   try {
-    const parsed: unknown = JSON.parse(stdout);
-    if (isStorable(parsed)) return { output: parsed, outputEncoding: 'json' };
+    let exact = true;
+    const parsed: unknown = JSON.parse(stdout, function (this: unknown, _key: string, value: unknown, context?: { source?: string }) {
+      if (typeof value === 'number' && !numberIsExact(value, context?.source)) exact = false;
+      return value;
+    } as (key: string, value: unknown) => unknown);
+    if (exact && isStorable(parsed)) return { output: parsed, outputEncoding: 'json' };
   } catch {
     // not JSON: the text itself
   }
   return { output: stdout, outputEncoding: 'text' };
+}
+
+// The number a JSON literal names, as a double: finite, and an integer literal exactly (a
+// decimal fraction is read as the nearest double, as every JSON reader does).
+function numberIsExact(value: number, source: string | undefined): boolean {
+  if (!Number.isFinite(value)) return false;
+  if (source === undefined || !/^-?\d+$/.test(source) || Number.isSafeInteger(value)) return true;
+  return BigInt(source) === BigInt(value);
 }

@@ -127,6 +127,9 @@ const schema = z
     VERIFIER_TIMEOUT_SECONDS: z.coerce.number().int().positive().max(120).default(10),
     VERIFIER_OUTPUT_BYTES: z.coerce.number().int().positive().max(1024 * 1024).default(64 * 1024),
     ACCEPTANCE_SCHEMA_MAX_BYTES: z.coerce.number().int().positive().max(1024 * 1024).default(64 * 1024),
+    // How long the API may spend compiling a contract's output_schema (in a thread, off its
+    // event loop) before refusing it as too complex.
+    ACCEPTANCE_SCHEMA_COMPILE_SECONDS: z.coerce.number().positive().max(60).default(2),
 
     // Real-time events kept in the Redis stream for reconnecting clients to catch up on.
     EVENTS_RETENTION: z.coerce.number().int().positive().default(100_000),

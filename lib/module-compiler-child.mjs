@@ -26,9 +26,10 @@ const bytes = Buffer.concat(chunks);
 const addon = createRequire(import.meta.url)(addonPath);
 let answer;
 try {
-  // One module, no instance pool (nothing runs here); the caller's metering, since fuel
-  // metering compiles different code.
-  const options = { ...JSON.parse(process.argv[3] ?? '{}'), cacheCapacity: 1, poolSize: 0 };
+  // One module; the caller's metering, since fuel metering compiles different code; and a
+  // one-slot instance pool as the sandbox worker's, whose limits (tables, instance size) are
+  // checked at compile: a module the worker could never run is refused here, not on every run.
+  const options = { ...JSON.parse(process.argv[3] ?? '{}'), cacheCapacity: 1, poolSize: 1 };
   const compiled = await new addon.Sandbox(options).compile(bytes);
   answer = { ok: true, sha256: compiled.sha256, size: compiled.size };
 } catch (err) {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import type { Config } from './config';
@@ -71,7 +72,7 @@ export interface ModuleCompiler {
   close(): void;
 }
 
-const CHILD = new URL('./module-compiler-child.mjs', import.meta.url).pathname;
+const CHILD = fileURLToPath(new URL('./module-compiler-child.mjs', import.meta.url));
 const MIB = 1024 * 1024;
 
 export function moduleCompilerFromConfig(config: Config, log?: Logger): ModuleCompiler {

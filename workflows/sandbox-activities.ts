@@ -8,12 +8,15 @@ import { DETERMINISTIC_EXECUTION_FAILURES, EXECUTION_OVERHEAD_MS, type Execution
 /**
  * validateDelivery (acceptance checks) on the sandbox task queue. The verifier's own deadline
  * (VERIFIER_TIMEOUT_SECONDS, at most 120 s) bounds a run; infrastructure faults are retried a
- * few times, after which the workflow records the checks as `error`.
+ * few times, after which the workflow records the checks as `error`. Time waiting in the queue
+ * counts too (schedule-to-close): with no sandbox worker to take them, the checks are an
+ * `error` the user decides, not a contract held in DELIVERED for good.
  */
 export function validationActivities(taskQueue: string) {
   return wf.proxyActivities<SandboxActivities>({
     taskQueue,
     startToCloseTimeout: '3 minutes',
+    scheduleToCloseTimeout: '20 minutes',
     heartbeatTimeout: '20 seconds',
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
   });

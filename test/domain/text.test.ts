@@ -35,4 +35,12 @@ describe('a sandbox delivery', () => {
     expect(isStorable(text('['.repeat(50) + ']'.repeat(50)).output)).toBe(true);
     expect(deliveryFromStdout('YQBi//4=', 'base64')).toEqual({ output: 'YQBi//4=', outputEncoding: 'base64' });
   });
+
+  it('is kept as text when reading it as JSON would change a number', () => {
+    const text = (stdout: string) => deliveryFromStdout(stdout, 'utf8');
+    expect(text('{"id": 9007199254740993}')).toEqual({ output: '{"id": 9007199254740993}', outputEncoding: 'text' });
+    expect(text('{"total": 1e400}')).toEqual({ output: '{"total": 1e400}', outputEncoding: 'text' });
+    // Integers a double holds exactly, however large, and decimal fractions are JSON as usual.
+    expect(text('{"n": 100000000000000000000, "x": 0.1, "big": 9007199254740992}')).toEqual({ output: { n: 1e20, x: 0.1, big: 9007199254740992 }, outputEncoding: 'json' });
+  });
 });

@@ -3,6 +3,7 @@ import { moduleCompilerFromConfig, type ModuleCompiler } from '../../lib/module-
 import { compileBomb } from '../support/compile-bomb';
 import { eventually } from '../support/eventually';
 import { registerUser, startApiInstance, startPlatform, uploadAgent, type Platform } from '../support/platform';
+import { watToWasm } from '../../sandbox';
 import { exampleAgent, withNonce } from '../support/wasm';
 
 // Uploads are compiled in a bounded child process, not in the API (issue 13, "compile bombs"):
@@ -90,5 +91,14 @@ describe('compiling uploads', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatchObject({ code: 'INVALID_MODULE', details: [{ field: 'file' }] });
     expect(bad.body.error.message).toMatch(/^file: not a WebAssembly binary/);
+  });
+
+  it("refuses at upload a module the sandbox worker's instance pool could never run (more tables than a slot holds)", async () => {
+    const user = await registerUser(platform.api);
+    const tables = Array.from({ length: 9 }, () => '(table 1 funcref)').join(' ');
+    const wasm = watToWasm(platform.config.SANDBOX_ADDON_PATH, `(module (memory (export "memory") 1) ${tables} (func (export "_start")))`);
+    const res = await uploadAgent(platform.base, user.token, wasm, { name: 'many-tables' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'INVALID_MODULE', details: [{ field: 'file' }] });
   });
 });
