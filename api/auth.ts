@@ -6,6 +6,7 @@ import type { Agent } from '../db/models';
 import type { Config } from '../lib/config';
 import { createAuthCache } from './auth-cache';
 import { hashApiKey, type Tokens } from './credentials';
+import { LocalFirstLimiter } from './rate-limit';
 import { HttpError } from './errors';
 
 export interface AuthState {
@@ -28,14 +29,17 @@ export function createAuth(deps: {
   const cache = createAuthCache({ redis, ttlSeconds: config.AUTH_CACHE_TTL_SECONDS, onError: deps.onError });
   const limiter = (keyPrefix: string, points: number) =>
     new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration: 60 });
-  const perUser = limiter('hermes:rl:user', config.RATE_LIMIT_USER_PER_MINUTE);
-  const perAgent = limiter('hermes:rl:agent', config.RATE_LIMIT_AGENT_PER_MINUTE);
+  // The per-caller limits are checked here first and in Redis when it matters (api/rate-limit.ts:
+  // exact with one API process; Redis is told every 200 ms, and decides near the limit).
+  const localFirst = (keyPrefix: string, points: number) => new LocalFirstLimiter(limiter(keyPrefix, points), points);
+  const perUser = localFirst('hermes:rl:user', config.RATE_LIMIT_USER_PER_MINUTE);
+  const perAgent = localFirst('hermes:rl:agent', config.RATE_LIMIT_AGENT_PER_MINUTE);
   // Login and registration are guessable: limit them per client address.
   const perAddress = limiter('hermes:rl:auth', config.RATE_LIMIT_AUTH_PER_MINUTE);
   // Public reads (agent discovery) need no account, so they are limited per address.
-  const perAddressReads = limiter('hermes:rl:public', config.RATE_LIMIT_PUBLIC_PER_MINUTE);
+  const perAddressReads = localFirst('hermes:rl:public', config.RATE_LIMIT_PUBLIC_PER_MINUTE);
 
-  async function consume(l: RateLimiterRedis, key: string): Promise<void> {
+  async function consume(l: { consume(key: string): Promise<unknown> }, key: string): Promise<void> {
     try {
       await l.consume(key);
     } catch (res) {

@@ -3,6 +3,7 @@ import { MulterError } from 'multer';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Knex } from 'knex';
+import { LRUCache } from 'lru-cache';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Agent } from '../../db/models';
@@ -15,7 +16,7 @@ import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
 import { idempotentCreate } from '../idempotency';
 import { assertCleanInput } from '../input-guards';
-import { afterCursor, pageOf } from '../pagination';
+import { decodeCursor, pageOf } from '../pagination';
 import { naming } from '../references';
 import { agentBinaryJson, agentJson } from '../serializers';
 import { capabilities, cents, intFromText, NOT_BLANK, parse, uuid } from '../validate';
@@ -101,6 +102,7 @@ export function multipart(middleware: (ctx: Context, next: Next) => Promise<unkn
 
 // What agentJson shows of an agent row.
 const AGENT_COLUMNS = ['id', 'owner_id', 'name', 'description', 'version', 'capabilities', 'status', 'price_cents', 'tasks_completed', 'rating', 'binary_hash', 'binary_size', 'binary_url', 'last_seen_at', 'created_at', 'updated_at'] as const;
+const LIST_AGENTS = `SELECT ${AGENT_COLUMNS.join(', ')} FROM agents`;
 
 async function ownedAgent(db: Knex, agentId: string, userId: string) {
   const agent = await db('agents').where({ id: agentId, owner_id: userId }).whereNull('deleted_at').first('id');
@@ -113,6 +115,17 @@ export function agentsRouter({ models, knex, auth, config, moduleCompiler, binar
     if (!ids.length) return new Set();
     const alive = await redis.mget(ids.map(presenceKey));
     return new Set(ids.filter((_, i) => alive[i] !== null));
+  }
+  // The list's online flags, read from Redis at most once a second per agent by this process:
+  // a flag in GET /agents may be up to a second old (GET /agents/:id always asks Redis).
+  const presence = new LRUCache<string, boolean>({ max: 10_000, ttl: 1000 });
+  async function recentlyOnline(ids: string[]): Promise<Set<string>> {
+    const unknown = ids.filter((id) => !presence.has(id));
+    if (unknown.length) {
+      const live = await online(unknown);
+      for (const id of unknown) presence.set(id, live.has(id));
+    }
+    return new Set(ids.filter((id) => presence.get(id)));
   }
 
   const r = new Router({ prefix: '/agents' });
@@ -237,17 +250,16 @@ export function agentsRouter({ models, knex, auth, config, moduleCompiler, binar
   // Discovery is public: the marketplace is browsable without an account.
   r.get('/', auth.limitPublicReads, async (ctx) => {
     const q = parse(listAgents, ctx.query);
-    // One statement, the columns the answer shows (not the search vector), as plain rows.
-    let query = knex('agents')
-      .select<Agent[]>([...AGENT_COLUMNS])
-      .whereNull('deleted_at')
-      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
-      .limit(q.limit + 1);
-    if (q.status) query = query.where({ status: q.status });
-    if (q.capability) query = query.whereRaw('capabilities @> ARRAY[?]::text[]', [q.capability]);
-    query = afterCursor(query, q.cursor);
-    const { page, next_cursor } = pageOf(await query, q.limit);
-    const live = await online(page.map((a) => a.id));
+    // One statement, written out (no query builder): the columns the answer shows (not the
+    // search vector), as plain rows, newest first, after the cursor.
+    const where = ['deleted_at IS NULL'];
+    const bindings: string[] = [];
+    if (q.status) where.push('status = ?') && bindings.push(q.status);
+    if (q.capability) where.push('capabilities @> ARRAY[?]::text[]') && bindings.push(q.capability);
+    if (q.cursor) where.push('(created_at, id) < (?::timestamptz, ?::uuid)') && bindings.push(...decodeCursor(q.cursor));
+    const { rows } = await knex.raw(`${LIST_AGENTS} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`, [...bindings, q.limit + 1]);
+    const { page, next_cursor } = pageOf(rows as Agent[], q.limit);
+    const live = await recentlyOnline(page.map((a) => a.id));
     ctx.body = { data: page.map((a) => agentJson(a, live.has(a.id))), next_cursor };
   });
 
