@@ -11,10 +11,11 @@ export function createValidationRecordActivities({ knex }: { knex: Knex }) {
   return {
     /**
      * Stores the validation on its deliveries row (`validation`, and `is_validated` iff it
-     * passed) with its `delivery:validated` event, in one transaction. Idempotent: a retry finds
-     * the row already validated and writes nothing, so the event exists once.
+     * passed) with its `delivery:validated` event, in one transaction, and the review window
+     * that starts with it when the user decides. Idempotent: a retry finds the row already
+     * validated and writes nothing, so the event exists once.
      */
-    async recordValidation(contractId: string, attempt: number, validation: Validation): Promise<void> {
+    async recordValidation(contractId: string, attempt: number, validation: Validation, reviewDeadline: string | null = null): Promise<void> {
       await knex.transaction(async (trx) => {
         await lockContract(trx, contractId);
         const [row] = await trx('deliveries')
@@ -23,6 +24,7 @@ export function createValidationRecordActivities({ knex }: { knex: Knex }) {
           .update({ validation: JSON.stringify(validation), is_validated: validation.status === 'passed' })
           .returning(['id', 'agent_id']);
         if (!row) return;
+        if (reviewDeadline) await trx('contracts').where({ id: contractId }).update({ review_deadline: reviewDeadline });
         await appendEvents(trx, contractId, [
           {
             type: 'delivery:validated',
@@ -35,6 +37,7 @@ export function createValidationRecordActivities({ knex }: { knex: Knex }) {
               attempt,
               is_validated: validation.status === 'passed',
               validation,
+              review_deadline: reviewDeadline,
             },
           },
         ]);

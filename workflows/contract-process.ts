@@ -177,10 +177,15 @@ export class ContractProcess {
   startWork(deliveryDeadline: string): void { this.#deliveryDeadline = deliveryDeadline; }
   executed(report: ExecutionReport | null): void { this.#execution = report; }
 
-  /** A delivery taken: it counts from now (no second delivery, reviews may come). */
+  /**
+   * A delivery taken: it counts from now (no second delivery, reviews may come). With
+   * acceptance checks, they are pending from this step on, so a review sent before they start
+   * waits for them as one sent while they run does.
+   */
   deliveryTaken(view: DeliveryView, reviewDeadline: string): void {
     this.#delivery = { view, write: 'pending' };
     this.#reviewDeadline = reviewDeadline;
+    if (this.input.acceptance) this.#validation = PENDING_VALIDATION;
   }
   deliveryStored(): void {
     if (this.#delivery) this.#delivery.write = 'stored';
@@ -189,6 +194,7 @@ export class ContractProcess {
   deliveryDropped(): void {
     this.#delivery = null;
     this.#reviewDeadline = null;
+    this.#validation = null;
   }
 
   reviewTaken(view: Review): void { this.#review = { view, write: 'pending' }; }
@@ -197,15 +203,16 @@ export class ContractProcess {
 
   validationStarted(): void { this.#validation = PENDING_VALIDATION; }
   /**
-   * The checks concluded, and with them, in the same step, the review they imply (if any): a
-   * review waiting for them sees both at once.
+   * The checks concluded, and with them, in the same step, the review they imply, or else the
+   * review window, which counts from now: a review waiting for them sees it all at once.
    */
-  validationConcluded(validation: Validation, review: Review | null): void {
+  validationConcluded(validation: Validation, review: Review | null, reviewDeadline: string | null): void {
     this.#validation = validation;
     if (review) {
       this.#review = { view: review, write: 'pending' };
       this.#reviewedByChecks = true;
     }
+    if (reviewDeadline) this.#reviewDeadline = reviewDeadline;
   }
 
   startSettling(): void { this.#settling = true; }

@@ -141,7 +141,6 @@ async function validate(c: ContractProcess): Promise<Validation> {
     if (!(err instanceof wf.ActivityFailure)) throw err;
     validation = unrunnableValidation(req, err.cause?.message ?? err.message, nowIso());
   }
-  await recordValidation(input.contractId, delivery.attempt, validation);
   const automatic = (decision: 'accepted' | 'rejected', reason: string | null): Review => ({ decision, rating: null, comment: null, reason, automatic: true, reviewedAt: nowIso() });
   const review =
     validation.status === 'failed'
@@ -149,7 +148,11 @@ async function validate(c: ContractProcess): Promise<Validation> {
       : validation.status === 'passed' && acceptance.onPass === 'settle'
         ? automatic('accepted', null)
         : null;
-  c.validationConcluded(validation, review);
+  // Left to the user: the review window counts from the checks' verdict, not from the delivery
+  // (slow checks must not leave the user less time, or none, before silence accepts).
+  const reviewDeadline = review ? null : secondsFromNow(input.reviewWindowSeconds);
+  await recordValidation(input.contractId, delivery.attempt, validation, reviewDeadline);
+  c.validationConcluded(validation, review, reviewDeadline);
   if (review) {
     await recordReview(input.contractId, delivery.attempt, review);
     c.reviewStored();

@@ -93,6 +93,51 @@ describe('a review sent while the acceptance checks run', () => {
   });
 });
 
+describe('a review sent before the acceptance checks start', () => {
+  it("waits for them too: the user's reject cannot be taken and then overwritten by the checks' accept", async () => {
+    const input = contractInput({ maxReawards: 0, acceptance: { outputSchema: { type: 'object' }, onPass: 'settle', taskQueue: sandboxQueue } });
+    const handle = await t.env.client.workflow.start(contractWorkflow, { taskQueue, workflowId: `contract-${input.contractId}`, args: [input] });
+    const winner = bid({ priceCents: 2_000 });
+    await handle.executeUpdate(submitBid, { args: [winner] });
+    await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+    await waitForStatus(handle, 'IN_PROGRESS');
+    // The delivery's row is being written (held here): the checks have not started.
+    let openWrite!: () => void;
+    t.recorder.gates.recordDelivery = new Promise<void>((r) => (openWrite = r));
+    const delivering = await handle.startUpdate(deliver, { args: [{ agentId: winner.agentId, output: { summary: 'done' } }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+    await eventually(async () => expect(callsFor('recordDelivery', input.contractId)).toHaveLength(1));
+    expect(running.has(input.contractId)).toBe(false);
+    expect((await handle.query(getState)).validation).toMatchObject({ status: 'pending' });
+    const rejecting = await handle.startUpdate(reject, { args: [{ userId: input.userId, reason: 'too early' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+    delete t.recorder.gates.recordDelivery;
+    openWrite();
+    await delivering.result();
+    const checks = await eventually(async () => running.get(input.contractId) ?? expect.unreachable('validateDelivery has not started'));
+    expect((await handle.query(getState)).review).toBeNull();
+    checks.pass(validation('passed'));
+    expect(await refusal(rejecting.result())).toMatchObject({ type: 'INVALID_STATE', message: 'the delivery passed its acceptance checks and was accepted automatically (on_pass: settle)' });
+    expect(await handle.result()).toMatchObject({ status: 'SETTLED' });
+    expect(callsFor('recordReview', input.contractId)).toEqual([[input.contractId, 1, expect.objectContaining({ decision: 'accepted', automatic: true })]]);
+  });
+});
+
+describe('checks that leave the decision to the user', () => {
+  it('start the review window when they conclude, not at the delivery', async () => {
+    const { input, handle, checks } = await checking('review');
+    const before = (await handle.query(getState)).reviewDeadline!;
+    checks.pass(validation('passed'));
+    const after = await eventually(async () => {
+      const s = await handle.query(getState);
+      expect(s.validation?.status).toBe('passed');
+      return s.reviewDeadline!;
+    });
+    expect(Date.parse(after)).toBeGreaterThanOrEqual(Date.parse(before));
+    expect(callsFor('recordValidation', input.contractId)[0]?.[3]).toBe(after);
+    await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 5 }] });
+    expect(await handle.result()).toMatchObject({ status: 'SETTLED' });
+  });
+});
+
 describe('checks that cannot decide', () => {
   it('are an error when the activity itself fails, and leave the review to the user', async () => {
     const { input, handle, checks } = await checking('settle');

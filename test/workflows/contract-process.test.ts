@@ -58,21 +58,29 @@ describe('reviews and acceptance checks', () => {
   it('refuses a review after the checks rejected the delivery, or accepted it with on_pass settle, saying so', () => {
     const failed = delivered();
     failed.p.validationStarted();
-    failed.p.validationConcluded(validation('failed'), automatic('rejected'));
+    failed.p.validationConcluded(validation('failed'), automatic('rejected'), null);
     expect(failed.p.validating).toBe(false);
     expect(() => failed.p.validateReview(failed.owner)).toThrow('the delivery failed its acceptance checks and was rejected automatically');
 
     const passed = delivered();
     passed.p.validationStarted();
-    passed.p.validationConcluded(validation('passed'), automatic('accepted'));
+    passed.p.validationConcluded(validation('passed'), automatic('accepted'), null);
     expect(() => passed.p.validateReview(passed.owner)).toThrow('passed its acceptance checks and was accepted automatically');
   });
 
-  it('leaves the review to the user when the checks could not decide', () => {
+  it('leaves the review to the user when the checks could not decide, with the review window from then', () => {
     const { p, owner } = delivered();
     p.validationStarted();
-    p.validationConcluded(validation('error'), null);
+    const later = '2030-01-01T00:00:00.000Z';
+    p.validationConcluded(validation('error'), null, later);
     expect(() => p.validateReview(owner)).not.toThrow();
     expect(p.view().validation).toMatchObject({ status: 'error' });
+    expect(p.reviewDeadline).toBe(later);
+  });
+
+  it('counts the checks as pending from the moment the delivery is taken, before they start', () => {
+    const { p } = delivered();
+    expect(p.validating).toBe(true);
+    expect(p.view().validation).toMatchObject({ status: 'pending' });
   });
 });
