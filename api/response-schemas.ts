@@ -130,10 +130,10 @@ export const taskSchema = z
   .meta({ id: 'Task' });
 
 const encoding = z.enum(['utf8', 'base64']).nullable();
-// The fields of one sandbox run (taskResultJson), shared by executions and task results.
 const deliveryEncoding = z
   .enum(['json', 'text', 'base64'])
   .meta({ description: "how `output` is to be read: json, the JSON value delivered (or printed as JSON by the agent's binary); text, the text the binary printed, exactly; base64, the bytes it printed, which are not UTF-8 text" });
+// The fields of one sandbox run (taskResultJson), shared by executions and task results.
 const runFields = {
   round: z.number().int(),
   attempt: z.number().int(),
@@ -277,8 +277,8 @@ export const deliverySchema = z
     attempt: z.number().int(),
     source: z.enum(DELIVERY_SOURCES),
     output: anyJson,
-    status: z.enum(DELIVERY_STATUSES),
     output_encoding: deliveryEncoding,
+    status: z.enum(DELIVERY_STATUSES),
     rating: z.number().int().nullable(),
     review_comment: z.string().nullable(),
     validation: validationSchema.nullable(),

@@ -73,10 +73,10 @@ export interface DeliveryView {
   bidId: string;
   attempt: number;
   output: unknown;
-  deliveredAt: string;
-  /** 'sandbox' when the output is the stdout of the agent's binary; absent means 'agent'. */
   /** How `output` is to be read (domain/execution.ts); absent means 'json'. */
   outputEncoding?: DeliveryEncoding;
+  deliveredAt: string;
+  /** 'sandbox' when the output is the stdout of the agent's binary; absent means 'agent'. */
   source?: 'agent' | 'sandbox';
 }
 
