@@ -10,8 +10,6 @@ const BEAT_EVERY_MS = 1_000;
 export const heartbeatWhileRunning: ActivityInterceptorsFactory = (ctx: Context) => ({
   inbound: {
     async execute(input, next) {
-      // A local activity cannot heartbeat: the workflow task it runs in is its liveness.
-      if (ctx.info.isLocal) return next(input);
       const beat = setInterval(() => ctx.heartbeat(), BEAT_EVERY_MS);
       try {
         return await next(input);

@@ -1,4 +1,4 @@
-import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
 
 // Retry policies by kind of work. Every one is bounded: an activity that keeps failing past
 // its bound surfaces as an ActivityFailure the workflow ends on (FAILED, escrow released),
@@ -15,16 +15,6 @@ export const DB_WRITE: ActivityOptions = {
   heartbeatTimeout: HEARTBEAT,
   scheduleToCloseTimeout: '10 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['DATA_REJECTED'] },
-};
-
-/**
- * The same Postgres writes as local activities (no heartbeats: the worker that runs them holds
- * the workflow task, and a worker lost mid-write makes the task, and with it the write, run again).
- */
-export const LOCAL_DB_WRITE: LocalActivityOptions = {
-  startToCloseTimeout: DB_WRITE.startToCloseTimeout,
-  scheduleToCloseTimeout: DB_WRITE.scheduleToCloseTimeout,
-  retry: DB_WRITE.retry,
 };
 
 /** Stripe calls that decide a contract's escrow. */

@@ -161,10 +161,10 @@ async function validate(c: ContractProcess): Promise<Validation> {
 }
 
 /** Writes a delivery taken by the workflow or a handler; DELIVERED goes with its row. */
-export async function storeDelivery(c: ContractProcess, delivery: DeliveryView, record: typeof recordDelivery = recordDelivery): Promise<void> {
+export async function storeDelivery(c: ContractProcess, delivery: DeliveryView): Promise<void> {
   const reviewDeadline = secondsFromNow(c.input.reviewWindowSeconds);
   c.deliveryTaken(delivery, reviewDeadline);
-  await record(c.input.contractId, delivery, reviewDeadline);
+  await recordDelivery(c.input.contractId, delivery, reviewDeadline);
   c.deliveryStored();
   wf.upsertSearchAttributes([{ key: HermesStatus, value: 'DELIVERED' }]);
 }

@@ -1,7 +1,7 @@
 import * as wf from '@temporalio/workflow';
 import type { ContractInput, ContractOutcome, DeliveryView, Review } from '../domain/contract-types';
 import { msUntil, nowIso } from './clock';
-import { handlerWrites, persistContract } from './contract-activities';
+import { persistContract, recordBid, recordReview } from './contract-activities';
 import { chooseAward, nextInRanking } from './contract-award';
 import { endAfterFault, finish, isDataRejected, releaseAward } from './contract-endings';
 import { accept, award, cancel, closeBidding, created, deliver, getState, paymentEvent, reject, submitBid } from './contract-messages';
@@ -61,7 +61,7 @@ function registerHandlers(c: ContractProcess): void {
     async (req) => {
       const previous = c.bids.get(req.agentId);
       const bid = c.applyBid(req, wf.uuid4(), nowIso());
-      await tracked(c, 'bid', () => handlerWrites.recordBid(contractId, bid), () => c.undoBid(bid, previous));
+      await tracked(c, 'bid', () => recordBid(contractId, bid), () => c.undoBid(bid, previous));
       return bid;
     },
     { validator: (req) => c.validateBid(req) },
@@ -85,7 +85,7 @@ function registerHandlers(c: ContractProcess): void {
       c.validateDeliver(req, Date.now());
       const { bidId } = c.award!;
       const delivery: DeliveryView = { deliveryId: wf.uuid4(), agentId: req.agentId, bidId, attempt: c.round, output: req.output, deliveredAt: nowIso() };
-      await tracked(c, 'delivery', () => storeDelivery(c, delivery, handlerWrites.recordDelivery), () => c.deliveryDropped());
+      await tracked(c, 'delivery', () => storeDelivery(c, delivery), () => c.deliveryDropped());
       return delivery;
     },
     { validator: (req) => c.validateDeliver(req, Date.now()) },
@@ -123,7 +123,7 @@ async function takeReview(c: ContractProcess, review: Review) {
     refuse('INVALID_STATE', 'the delivery could not be stored, so there is nothing to review');
   }
   const { attempt } = c.delivery;
-  await tracked(c, 'review', () => handlerWrites.recordReview(c.input.contractId, attempt, review), () => c.reviewDropped());
+  await tracked(c, 'review', () => recordReview(c.input.contractId, attempt, review), () => c.reviewDropped());
   c.reviewStored();
   return c.view();
 }
@@ -135,13 +135,9 @@ async function tracked(c: ContractProcess, what: string, write: () => Promise<un
   try {
     await write();
   } catch (err) {
-    // A local activity's failure may come as its own ApplicationFailure (or TimeoutFailure),
-    // not wrapped in an ActivityFailure.
-    const local = err instanceof wf.ApplicationFailure || err instanceof wf.TimeoutFailure;
-    if (!(err instanceof wf.ActivityFailure) && !local) throw err;
+    if (!(err instanceof wf.ActivityFailure)) throw err;
     undo();
-    const rejected = local ? err instanceof wf.ApplicationFailure && err.type === 'DATA_REJECTED' : isDataRejected(err);
-    if (rejected) refuse('VALIDATION_ERROR', `the ${what} could not be stored: ${local ? err.message : err.cause?.message}`);
+    if (isDataRejected(err)) refuse('VALIDATION_ERROR', `the ${what} could not be stored: ${err.cause?.message}`);
     refuse('UNAVAILABLE', `the ${what} could not be stored right now; retry`);
   } finally {
     c.writeFinished();
