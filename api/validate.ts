@@ -7,6 +7,9 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown): z.infer<S
 }
 
 export const uuid = z.uuid();
+const idParam = z.object({ id: uuid });
+/** A route's `:id`: a 400 that names the field `id` when it is not a UUID. */
+export const pathId = (raw: string | undefined): string => idParam.parse({ id: raw }).id;
 // RFC 5321 allows at most 64 characters before the @, as JSON Schema's `email` format does.
 export const email = z
   .email()

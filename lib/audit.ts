@@ -89,11 +89,11 @@ const AUDIT_MIGRATION = '20261201000900_create_contract_audit.ts';
 /**
  * Recomputes every chain in the database. Rows are read in (contract_id, seq) order in pages
  * (keyset pagination), so memory stays at one page whatever the table's size; `onChain` hears
- * each chain's verdict as it completes.
+ * each chain's verdict as it completes. `contractIds` limits the check to those contracts.
  */
 export async function verifyAllChains(
   knex: Knex,
-  opts: { pageSize?: number; onChain?: (verdict: ChainVerdict) => void } = {},
+  opts: { pageSize?: number; onChain?: (verdict: ChainVerdict) => void; contractIds?: string[] } = {},
 ): Promise<AllChainsReport> {
   const pageSize = opts.pageSize ?? 2_000;
   const report: AllChainsReport = { contracts: 0, records: 0, verified: 0, broken: [], missing: [], missing_count: 0 };
@@ -110,6 +110,7 @@ export async function verifyAllChains(
   for (;;) {
     let q = knex(AUDIT_TABLE).select(COLUMNS).orderBy([{ column: 'contract_id' }, { column: 'seq' }]).limit(pageSize);
     if (after) q = q.whereRaw('(contract_id, seq) > (?::uuid, ?::integer)', [after.contract_id, after.seq]);
+    if (opts.contractIds) q = q.whereIn('contract_id', opts.contractIds);
     const page: StoredAuditRecord[] = await q;
     for (const row of page) {
       if (current?.contractId !== row.contract_id) {
@@ -124,14 +125,14 @@ export async function verifyAllChains(
     after = { contract_id: last.contract_id, seq: last.seq };
   }
   finish();
-  await findMissing(knex, report);
+  await findMissing(knex, report, opts.contractIds);
   return report;
 }
 
 // Each contract row created since the chains exist has a `created` record, and a `closed` one
 // once its status is terminal: both are written in the transaction that writes the row or the
 // status, so a contract without them lost them later. (Contracts from before the chains have none.)
-async function findMissing(knex: Knex, report: AllChainsReport): Promise<void> {
+async function findMissing(knex: Knex, report: AllChainsReport, contractIds?: string[]): Promise<void> {
   const since = await knex('knex_migrations').where({ name: AUDIT_MIGRATION }).first('migration_time');
   if (!since) return;
   const has = (kind: string) => `EXISTS (SELECT 1 FROM ${AUDIT_TABLE} a WHERE a.contract_id = c.id AND a.kind = '${kind}')`;
@@ -140,9 +141,10 @@ async function findMissing(knex: Knex, report: AllChainsReport): Promise<void> {
        FROM contracts c
       WHERE c.created_at >= ?
         AND (NOT ${has('created')} OR (c.status::text = ANY(?::text[]) AND NOT ${has('closed')}))
+        ${contractIds ? 'AND c.id = ANY(?::uuid[])' : ''}
       ORDER BY c.id
       LIMIT ?`,
-    [since.migration_time, [...TERMINAL_STATUSES], MISSING_LISTED],
+    [since.migration_time, [...TERMINAL_STATUSES], ...(contractIds ? [contractIds] : []), MISSING_LISTED],
   )) as { rows: Array<{ id: string; status: string; has_created: boolean; total: number }> };
   report.missing_count = Number(rows[0]?.total ?? 0);
   report.missing = rows.map((r) => ({ contract_id: r.id, status: r.status, missing: r.has_created ? 'closed' : 'created' }));

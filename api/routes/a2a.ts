@@ -9,7 +9,7 @@ import { HttpError, notFound } from '../errors';
 import { idempotentCreate } from '../idempotency';
 import { afterCursor, pageOf } from '../pagination';
 import { agentInvolvedIn, referenceNotFound } from '../references';
-import { intFromText, parse, uuid } from '../validate';
+import { intFromText, parse, pathId, uuid } from '../validate';
 
 export const startConversation = z.strictObject({
   agent_id: uuid,
@@ -100,7 +100,7 @@ export function a2aRouter({ knex, auth, events, config }: ApiDeps): Router {
   // Idempotency-Key: a retry gets the first 201 and the message is sent (and relayed) once.
   r.post('/:id/messages', async (ctx) => {
     const me = currentAgent(ctx);
-    const id = parse(uuid, ctx.params.id);
+    const id = pathId(ctx.params.id);
     const c = await participantOf(id, me.id);
     const body = parse(sendMessage, ctx.request.body);
     const caller = { kind: 'agent' as const, id: me.id };
@@ -122,7 +122,7 @@ export function a2aRouter({ knex, auth, events, config }: ApiDeps): Router {
   // Oldest first, so a client pages forward through the exchange.
   r.get('/:id/messages', async (ctx) => {
     const me = currentAgent(ctx);
-    const c = await participantOf(parse(uuid, ctx.params.id), me.id);
+    const c = await participantOf(pathId(ctx.params.id), me.id);
     const q = parse(pageQuery, ctx.query);
     let query = knex('a2a_messages').where({ conversation_id: c.id }).orderBy([{ column: 'created_at' }, { column: 'id' }]).limit(q.limit + 1);
     query = afterCursor(query, q.cursor, { order: 'asc' });
@@ -132,7 +132,7 @@ export function a2aRouter({ knex, auth, events, config }: ApiDeps): Router {
 
   r.post('/:id/close', async (ctx) => {
     const me = currentAgent(ctx);
-    const c = await participantOf(parse(uuid, ctx.params.id), me.id);
+    const c = await participantOf(pathId(ctx.params.id), me.id);
     if (c.status !== 'closed') {
       await knex('a2a_conversations').where({ id: c.id }).update({ status: 'closed', closed_at: knex.fn.now() });
       await events.publish({ type: 'a2a:closed', rooms: [rooms.agent(otherOf(c, me.id))], data: { conversation_id: c.id, closed_by: me.id } });

@@ -19,7 +19,7 @@ import { assertCleanInput } from '../input-guards';
 import { decodeCursor, pageOf } from '../pagination';
 import { naming } from '../references';
 import { agentBinaryJson, agentJson } from '../serializers';
-import { capabilities, cents, intFromText, NOT_BLANK, parse, uuid } from '../validate';
+import { capabilities, cents, intFromText, NOT_BLANK, parse, pathId, uuid } from '../validate';
 
 const agentFields = {
   name: z.string().max(100).trim().min(1).regex(NOT_BLANK, 'must not be blank'),
@@ -222,7 +222,7 @@ export function agentsRouter({ models, knex, auth, config, moduleCompiler, binar
   // Rotate: a new key for the owner; older keys stay valid until revoked. With an
   // Idempotency-Key a retry gets the same new key (sealed meanwhile), not a second one.
   r.post('/:id/api-keys', auth.requireUser, async (ctx) => {
-    const id = parse(uuid, ctx.params.id);
+    const id = pathId(ctx.params.id);
     const userId = currentUserId(ctx);
     await idempotentCreate({ knex, config }, ctx, { caller: { kind: 'user', id: userId }, route: 'POST /agents/:id/api-keys', request: { agent_id: id } }, async (db) => {
       await ownedAgent(db, id, userId);
@@ -287,14 +287,14 @@ export function agentsRouter({ models, knex, auth, config, moduleCompiler, binar
     if (ctx.params.id === 'upload') {
       throw new HttpError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; see the Allow header`, undefined, { Allow: 'POST' });
     }
-    const agent = await models.Agent.query().findById(parse(uuid, ctx.params.id)).whereNull('deleted_at');
+    const agent = await models.Agent.query().findById(pathId(ctx.params.id)).whereNull('deleted_at');
     if (!agent) throw notFound('agent');
     ctx.body = agentJson(agent, (await online([agent.id])).has(agent.id));
   });
 
   // Every binary the agent has shipped, newest first; each stays fetchable at its url.
   r.get('/:id/binaries', auth.limitPublicReads, async (ctx) => {
-    const id = parse(uuid, ctx.params.id);
+    const id = pathId(ctx.params.id);
     const agent = await models.Agent.query().findById(id).whereNull('deleted_at');
     if (!agent) throw notFound('agent');
     const rows = await models.AgentBinary.query().where({ agent_id: id }).orderBy('created_at', 'desc');

@@ -5,8 +5,8 @@ import { verifyContractChain } from '../../lib/audit';
 import { currentAgent, currentUserId, type AuthState } from '../auth';
 import { findContract } from '../contracts-store';
 import type { ApiDeps } from '../deps';
-import { notFound } from '../errors';
-import { parse, uuid } from '../validate';
+import { HttpError, notFound } from '../errors';
+import { pathId } from '../validate';
 
 // GET /contracts/:id/audit: the contract's audit chain, checked, for its owner (a user's JWT) or
 // for an agent that was awarded it (its API key). Anyone else gets 404, as for a missing
@@ -16,11 +16,15 @@ export function auditRouter(deps: ApiDeps): Router {
   const r = new Router({ prefix: '/contracts' });
 
   // A user's bearer token when there is one, else an agent's key (a request with both is a user's).
-  const userOrAgent = (ctx: Context, next: Next) =>
-    ctx.get('Authorization') || !ctx.get('X-API-Key') ? auth.requireUser(ctx, next) : auth.requireAgent(ctx, next);
+  const userOrAgent = (ctx: Context, next: Next) => {
+    if (!ctx.get('Authorization') && !ctx.get('X-API-Key')) {
+      throw new HttpError('UNAUTHENTICATED', "send Authorization: Bearer <token> (the contract's owner) or X-API-Key: <agent key> (an agent it was awarded to)");
+    }
+    return ctx.get('Authorization') ? auth.requireUser(ctx, next) : auth.requireAgent(ctx, next);
+  };
 
   r.get('/:id/audit', userOrAgent, async (ctx) => {
-    const contract = await findContract(deps, parse(uuid, ctx.params.id));
+    const contract = await findContract(deps, pathId(ctx.params.id));
     const asUser = (ctx.state as AuthState).userId !== undefined;
     if (asUser && contract.user_id !== currentUserId(ctx)) throw notFound('contract');
     const { records, verdict } = await verifyContractChain(knex, contract.id);

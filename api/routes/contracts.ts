@@ -19,7 +19,7 @@ import type { ApiDeps } from '../deps';
 import { afterCursor, pageOf } from '../pagination';
 import { contractDetailJson, contractJson, contractStateJson } from '../serializers';
 import { naturalUpdateId } from '../update-ids';
-import { parse, uuid } from '../validate';
+import { parse, pathId } from '../validate';
 import { loadPreferences } from './preferences';
 import { acceptBody, awardBody, cancelBody, createContract, listContracts, rejectBody } from './contract-schemas';
 
@@ -120,12 +120,12 @@ export function contractsRouter(deps: ApiDeps): Router {
 
   // One statement: the contract, its ownership check, bids, deliveries and runs (api/contracts-store.ts).
   r.get('/:id', async (ctx) => {
-    ctx.body = contractDetailJson(await loadContractDetailById(deps, parse(uuid, ctx.params.id), currentUserId(ctx)));
+    ctx.body = contractDetailJson(await loadContractDetailById(deps, pathId(ctx.params.id), currentUserId(ctx)));
   });
 
   // The workflow's live view (the getState query), for a UI that wants everything at once.
   r.get('/:id/state', async (ctx) => {
-    const contract = await findOwnedContract(deps, parse(uuid, ctx.params.id), currentUserId(ctx));
+    const contract = await findOwnedContract(deps, pathId(ctx.params.id), currentUserId(ctx));
     ctx.body = contractStateJson(await temporal.workflow.getHandle(contract.workflow_id).query(getState));
   });
 
@@ -142,7 +142,7 @@ export function contractsRouter(deps: ApiDeps): Router {
     naturalId: (contract: Pick<Contract, 'id'>, userId: string, requestHash: string) => string | Promise<string>,
   ): Promise<void> {
     const userId = currentUserId(ctx);
-    const contract = { id: parse(uuid, ctx.params.id) };
+    const contract = { id: pathId(ctx.params.id) };
     const handle = temporal.workflow.getHandle(workflowIdFor(contract.id));
     const state = await executeContractUpdate(deps, ctx, handle, def, args(userId), {
       caller: { kind: 'user', id: userId },

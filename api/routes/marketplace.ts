@@ -5,7 +5,7 @@ import { toMetricRow } from '../../db/trust-sql';
 import { computeTrust, type TrustReport } from '../../domain/trust';
 import type { ApiDeps } from '../deps';
 import { notFound } from '../errors';
-import { intFromText, parse, uuid } from '../validate';
+import { intFromText, parse, pathId } from '../validate';
 
 const LEADERBOARD_METRICS = {
   trust_score: 't.trust_score',
@@ -62,14 +62,14 @@ export function marketplaceRouter({ knex, auth }: ApiDeps): Router {
   r.use(auth.limitPublicReads);
 
   r.get('/agents/:id/trust-score', async (ctx) => {
-    const id = parse(uuid, ctx.params.id);
+    const id = pathId(ctx.params.id);
     const report = await reportOf(knex, id);
     if (!report) throw notFound('agent');
     ctx.body = { agent_id: id, trust_score: report.trust_score, grade: report.grade };
   });
 
   r.get('/agents/:id/reputation', async (ctx) => {
-    const report = await reportOf(knex, parse(uuid, ctx.params.id));
+    const report = await reportOf(knex, pathId(ctx.params.id));
     if (!report) throw notFound('agent');
     ctx.body = { trust_score: report.trust_score, grade: report.grade, breakdown: report.breakdown, badges: report.badges, stats: report.stats };
   });

@@ -10,7 +10,7 @@ import { HttpError, notFound } from '../errors';
 import { idempotentCreate } from '../idempotency';
 import { referenceNotFound } from '../references';
 import { taskJson, taskResultJson } from '../serializers';
-import { parse, uuid } from '../validate';
+import { parse, pathId, uuid } from '../validate';
 
 export const createTask = z.strictObject({
   agent_id: uuid,
@@ -65,14 +65,14 @@ export function tasksRouter({ knex, models, temporal, auth, config }: ApiDeps): 
   });
 
   r.get('/:id', async (ctx) => {
-    ctx.body = taskJson(await ownedTask(parse(uuid, ctx.params.id), currentUserId(ctx)));
+    ctx.body = taskJson(await ownedTask(pathId(ctx.params.id), currentUserId(ctx)));
   });
 
   // Starts the run and answers at once; poll /results (or watch the workflow in the UI). A run
   // happens once per task anyway (a second execute is 409); with an Idempotency-Key a retry
   // gets the first 202 instead of that 409.
   r.post('/:id/execute', async (ctx) => {
-    const taskId = parse(uuid, ctx.params.id);
+    const taskId = pathId(ctx.params.id);
     const userId = currentUserId(ctx);
     const route = 'POST /tasks/:id/execute';
     await idempotentCreate({ knex, config }, ctx, { caller: { kind: 'user', id: userId }, route, request: { task_id: taskId } }, (db) => execute(db, taskId, userId));
@@ -119,7 +119,7 @@ export function tasksRouter({ knex, models, temporal, auth, config }: ApiDeps): 
   // While running: the status. When done: the final attempt's exit code, output, duration
   // and fuel, with every attempt listed.
   r.get('/:id/results', async (ctx) => {
-    const task = await ownedTask(parse(uuid, ctx.params.id), currentUserId(ctx));
+    const task = await ownedTask(pathId(ctx.params.id), currentUserId(ctx));
     const attempts = await models.TaskResult.query().where({ task_id: task.id }).orderBy('attempt');
     const done = task.status === 'succeeded' || task.status === 'failed';
     const last = done ? attempts[attempts.length - 1] : undefined;

@@ -9,7 +9,7 @@ import { HttpError, notFound } from '../errors';
 import { idempotentCreate } from '../idempotency';
 import { assertCleanInput } from '../input-guards';
 import { afterCursor, pageOf } from '../pagination';
-import { intFromText, NOT_BLANK, parse, uuid } from '../validate';
+import { intFromText, NOT_BLANK, parse, pathId } from '../validate';
 import { multipart } from './agents';
 
 // Verifiers: WASM modules a user uploads to check deliveries of their contracts (acceptance
@@ -94,7 +94,7 @@ export function verifiersRouter({ knex, auth, config, moduleCompiler, binaries }
   });
 
   r.get('/:id', async (ctx) => {
-    const row = await knex('verifiers').where({ id: parse(uuid, ctx.params.id), owner_id: currentUserId(ctx) }).whereNull('deleted_at').first(COLUMNS);
+    const row = await knex('verifiers').where({ id: pathId(ctx.params.id), owner_id: currentUserId(ctx) }).whereNull('deleted_at').first(COLUMNS);
     if (!row) throw notFound('verifier');
     ctx.body = verifierJson(row);
   });

@@ -8,7 +8,7 @@ import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
 import { REPLAYED_HEADER, assertSameRequest, idempotentCreate, requestHash } from '../idempotency';
 import { afterCursor, pageOf } from '../pagination';
-import { cents, intFromText, parse, uuid } from '../validate';
+import { cents, intFromText, parse, pathId } from '../validate';
 
 export const withdrawBody = z.strictObject({ amount_cents: cents.min(1, 'must be positive') });
 export const idempotencyKey = z.string().max(200).trim().min(8);
@@ -167,7 +167,7 @@ export function walletRouter({ knex, stripe, temporal, auth, config }: ApiDeps):
   });
 
   r.get('/withdrawals/:id', async (ctx) => {
-    const id = parse(uuid, ctx.params.id);
+    const id = pathId(ctx.params.id);
     const { rows } = await knex.raw(`${WITHDRAWALS_SQL} WHERE w.id = ? AND w.user_id = ?`, [id, currentUserId(ctx)]);
     if (!rows[0]) throw notFound('withdrawal');
     ctx.body = withdrawalRowJson(rows[0]);

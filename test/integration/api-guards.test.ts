@@ -133,7 +133,9 @@ describe('validation and errors', () => {
     const missing = await api('GET', '/api/v1/nope');
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe('NOT_FOUND');
-    expect((await api('GET', '/api/v1/contracts/not-a-uuid', { token: user.token })).status).toBe(400);
+    const badId = await api('GET', '/api/v1/contracts/not-a-uuid', { token: user.token });
+    expect(badId.status).toBe(400);
+    expect(badId.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'id: Invalid UUID', details: [{ field: 'id' }] });
   });
 
   it('lists the caller’s contracts newest first, filtered and paginated', async () => {

@@ -128,7 +128,9 @@ describe('the audit chain of a contract', () => {
       expect(refused.body.error.code).toBe('NOT_FOUND');
     }
     expect((await audit('GET', `/api/v1/contracts/${randomUUID()}/audit`, { token: user.token })).status).toBe(404);
-    expect((await audit('GET', `/api/v1/contracts/${id}/audit`)).status).toBe(401);
+    const anonymous = await audit('GET', `/api/v1/contracts/${id}/audit`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.error.message).toMatch(/Authorization: Bearer <token> .* or X-API-Key/);
     expect((await audit('GET', `/api/v1/contracts/not-a-uuid/audit`, { token: user.token })).status).toBe(400);
 
     // The table refuses edits from anyone who obeys its triggers...
@@ -295,13 +297,15 @@ describe('appending', () => {
     } finally {
       await client.end();
     }
-    const all = await verifyAllChains(platform.deps.knex);
+    // Only these two: other tests' contracts made without the workflow (rows written directly)
+    // have no chains either, and could fill the listed missing ones.
+    const all = await verifyAllChains(platform.deps.knex, { contractIds: [whole.contractId, tail.contractId] });
     // What is left of the tail's chain still links up: only the contracts table shows the loss.
     expect(all.broken.find((b) => b.contract_id === tail.contractId)).toBeUndefined();
     expect(all.missing.filter((m) => [whole.contractId, tail.contractId].includes(m.contract_id)).sort((a, b) => (a.missing < b.missing ? 1 : -1))).toEqual([
       { contract_id: whole.contractId, status: 'EXPIRED', missing: 'created' },
       { contract_id: tail.contractId, status: 'EXPIRED', missing: 'closed' },
     ]);
-    expect(all.missing_count).toBeGreaterThanOrEqual(2);
+    expect(all.missing_count).toBe(2);
   });
 });
