@@ -82,7 +82,11 @@ export function createAuth(deps: {
     forgetAgent: cache.forgetAgent,
     /** Call after deleting a user. */
     forgetUser: cache.forgetUser,
-    close: cache.close,
+    /** Before the Redis client closes: the limiters' pending counts go to Redis, then the cache's subscriber closes. */
+    async close() {
+      await Promise.all([perUser.close(), perAgent.close(), perAddressReads.close()]);
+      await cache.close();
+    },
 
     async requireUser(ctx: Context, next: Next) {
       const header = ctx.get('Authorization');

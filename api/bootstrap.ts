@@ -49,7 +49,9 @@ export async function createApiDeps(config: Config): Promise<ApiDeps & { close()
       s3.destroy();
       moduleCompiler.close();
       await schemaChecks.close();
-      await Promise.allSettled([auth.close(), knex.destroy(), redis.quit(), temporal.connection.close()]);
+      // The auth cache and the rate limiters use Redis as they close: before its client quits.
+      await auth.close().catch(() => undefined);
+      await Promise.allSettled([knex.destroy(), redis.quit(), temporal.connection.close()]);
     },
   };
 }

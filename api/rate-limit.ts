@@ -62,8 +62,26 @@ export class LocalFirstLimiter {
     else this.keys.set(key, { known, pending: 0, resetAt, syncedAt: at, timer: null });
   }
 
+  /**
+   * On shutdown, before the Redis client closes: the requests admitted here and not yet added
+   * in Redis are added now, and no timer is left to call a closed client.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    const flushes: Promise<unknown>[] = [];
+    for (const [key, s] of this.keys.entries()) {
+      if (s.timer) clearTimeout(s.timer);
+      s.timer = null;
+      if (s.pending > 0) flushes.push(this.remote.consume(key, s.pending).catch(() => undefined));
+      s.pending = 0;
+    }
+    await Promise.all(flushes);
+  }
+
+  private closed = false;
+
   private scheduleFlush(key: string, s: KeyState) {
-    if (s.timer) return;
+    if (s.timer || this.closed) return;
     s.timer = setTimeout(() => {
       s.timer = null;
       const pending = s.pending;
