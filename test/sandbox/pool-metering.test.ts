@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config';
-import { fixture, loadSandbox } from '../support/wasm';
+import { abortOnceRunning, fixture, loadSandbox } from '../support/wasm';
 
 // The pooling allocator reuses one instance's memory, tables and stack for the next run, and
 // the sandbox can meter by fuel or by epoch checks plus CPU time: a run must never see what an
@@ -127,8 +127,9 @@ describe('metering', () => {
     expect((await run('memory-bomb')).outcome).toBe('memory_limit');
     expect((await run('output-flood')).outcome).toBe('output_limit');
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
+    const aborted = abortOnceRunning(controller);
     const cancelled = await run('infinite-loop', { timeoutMs: 10_000, signal: controller.signal });
+    await aborted;
     expect(cancelled.outcome).toBe('cancelled');
     expect(cancelled.cpuTimeUs).toBeGreaterThan(0);
   });
@@ -160,8 +161,9 @@ describe('a run of a compiled module by its hash', () => {
     const sandbox = loadSandbox(4);
     const loop = (await sandbox.compile(fixture('infinite-loop'))).sha256;
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
+    const aborted = abortOnceRunning(controller);
     const cancelled = await sandbox.run({ moduleSha256: loop, ...limits, fuel: 1e15, timeoutMs: 10_000, signal: controller.signal });
+    await aborted;
     expect(cancelled.outcome).toBe('cancelled');
     expect(await sandbox.run({ moduleSha256: loop, ...limits, fuel: 10_000 })).toMatchObject({ outcome: 'fuel_exhausted', fuelConsumed: 10_000 });
     // Asleep in a host call from its first slice: handed to a worker, still timed out.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../lib/binary-store';
 import { SandboxError, type RunOptions } from '../../sandbox';
-import { exampleAgent, fixture, loadSandbox } from '../support/wasm';
+import { abortOnceRunning, exampleAgent, fixture, loadSandbox } from '../support/wasm';
 
 // The native sandbox in this very process: every hostile module must end with its own
 // outcome while the host (this test worker) carries on.
@@ -139,8 +139,9 @@ describe('hostile modules are contained', () => {
 
   it('a run can be cancelled', async () => {
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
+    const aborted = abortOnceRunning(controller);
     const r = await run(fixture('infinite-loop'), { fuel: 1e15, timeoutMs: 10_000, signal: controller.signal });
+    await aborted;
     expect(r.outcome).toBe('cancelled');
     expect(r.durationMs).toBeLessThan(2_000);
     expect(r.fuelConsumed).toBeGreaterThan(1_000_000);

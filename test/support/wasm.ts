@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../../lib/config';
 import { WasmSandbox, watToWasm, type SandboxOptions } from '../../sandbox';
+import { eventually } from './eventually';
 
 // WASM inputs for tests: WAT fixtures for the edge cases (test/fixtures/wasm) and the example
 // agents that scripts/lib.sh builds from examples/agents.
@@ -32,4 +33,18 @@ export function withNonce(wasm: Buffer): Buffer {
   const name = Buffer.from('nonce');
   const payload = Buffer.concat([Buffer.from([name.length]), name, randomBytes(16)]);
   return Buffer.concat([wasm, Buffer.from([0, payload.length]), payload]);
+}
+
+/**
+ * Aborts `controller` once a guest is really running: when this process (whose threads run the
+ * sandbox's guests) has spent `cpuMs` more CPU time than at the call. A cancel sent before the
+ * run starts would test something else.
+ */
+export function abortOnceRunning(controller: AbortController, cpuMs = 50): Promise<void> {
+  const cpu = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  };
+  const start = cpu();
+  return eventually(() => cpu() - start >= cpuMs, { interval: 5, message: 'the guest did not start' }).then(() => controller.abort());
 }
