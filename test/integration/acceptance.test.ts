@@ -25,6 +25,18 @@ async function uploadVerifier(token: string, wasm: Uint8Array, fields: Record<st
 
 const summarySchema = { type: 'object', required: ['summary'], properties: { summary: { type: 'string', minLength: 1 } } };
 
+/** The contract once its first delivery's checks concluded with `status`. */
+function checkedAs(token: string, id: string, status: 'passed' | 'failed' | 'error') {
+  return eventually(
+    async () => {
+      const { body } = await api('GET', `/api/v1/contracts/${id}`, { token });
+      expect(body.deliveries[0].validation.status).toBe(status);
+      return body;
+    },
+    { timeout: 30_000, interval: 100 },
+  );
+}
+
 async function verifier(token: string, wasm: Buffer, name = 'bullets') {
   const res = await uploadVerifier(token, wasm, { name });
   expect(res.status).toBe(201);
@@ -219,14 +231,7 @@ describe('a delivery checked before money moves', () => {
     const { agents, id } = await contractWithChecks({ verifier_id: verifierId, on_pass: 'settle' }, { user });
     expect((await deliver(agents[0]!.apiKey, id, { summary: '- one\n- two\n- three' })).status).toBe(201);
 
-    const checked = await eventually(
-      async () => {
-        const { body } = await api('GET', `/api/v1/contracts/${id}`, { token: user.token });
-        expect(body.deliveries[0].validation.status).toBe('error');
-        return body;
-      },
-      { timeout: 30_000, interval: 100 },
-    );
+    const checked = await checkedAs(user.token, id, 'error');
     expect(checked.status).toBe('DELIVERED');
     expect(checked.deliveries[0]).toMatchObject({ status: 'pending_review', is_validated: false });
     expect(checked.deliveries[0].validation.checks).toEqual([expect.objectContaining({ name: 'verifier', status: 'error', outcome: 'trap', message: expect.stringContaining('not held against the agent') })]);
@@ -242,14 +247,7 @@ describe('a delivery checked before money moves', () => {
     const schema = { type: 'object', properties: { summary: { type: 'string', pattern: '^(a+)+$' } } };
     const { agents, id } = await contractWithChecks({ output_schema: schema, on_pass: 'settle' }, { user });
     expect((await deliver(agents[0]!.apiKey, id, { summary: `${'a'.repeat(40)}!` })).status).toBe(201);
-    const checked = await eventually(
-      async () => {
-        const { body } = await api('GET', `/api/v1/contracts/${id}`, { token: user.token });
-        expect(body.deliveries[0].validation.status).toBe('error');
-        return body;
-      },
-      { timeout: 30_000, interval: 100 },
-    );
+    const checked = await checkedAs(user.token, id, 'error');
     expect(checked.status).toBe('DELIVERED');
     expect(checked.deliveries[0].validation.checks).toEqual([
       { name: 'output_schema', status: 'error', message: 'the schema check did not finish within 2000 ms (a pattern that backtracks without end?); this is not held against the agent' },
