@@ -48,6 +48,7 @@ function mayReceive(identity: Identity, e: StoredEvent): boolean {
 export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
   const { config, knex, tokens, auth, log } = deps;
   const adapterRedis = new Redis(config.REDIS_URL);
+  catchDroppedCommands(adapterRedis, (err) => log.warn({ err }, 'socket.io adapter command failed'));
   // Browsers only from CORS_ORIGINS, websocket upgrades included (api/cors.ts).
   const io = new Server(server, { adapter: createAdapter(adapterRedis), serveClient: false, ...socketIoOriginOptions(config.CORS_ORIGINS) });
 
@@ -265,9 +266,30 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
     async close() {
       await relay.stop();
       await new Promise<void>((r) => io.close(() => r()));
-      adapterRedis.disconnect();
+      // QUIT after what is in flight (the adapter's last messages), not a cut connection.
+      await adapterRedis.quit().catch(() => adapterRedis.disconnect());
     },
   };
+}
+
+/**
+ * The streams adapter (0.3.1) drops the promises of two commands: the PUBLISH of its ephemeral
+ * messages (fetchSockets, serverSideEmit) and its SUBSCRIBE, on this client and on the
+ * duplicates it makes. If one fails (Redis down, the instance closing) the rejection is
+ * unhandled, and an unhandled rejection ends the process. Its other commands it handles itself.
+ */
+function catchDroppedCommands(client: Redis, onError: (err: unknown) => void): Redis {
+  for (const name of ['publish', 'subscribe'] as const) {
+    const send = (client[name] as (...args: unknown[]) => Promise<unknown>).bind(client);
+    (client as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      const sent = send(...args);
+      sent.catch(onError);
+      return sent;
+    };
+  }
+  const duplicate = client.duplicate.bind(client);
+  client.duplicate = ((...args: Parameters<Redis['duplicate']>) => catchDroppedCommands(duplicate(...args), onError)) as Redis['duplicate'];
+  return client;
 }
 
 // The event's name travels as `event` so it never clobbers a field of the data (e.g. a message's type).

@@ -36,7 +36,10 @@ if [[ -s "$RUN_DIR/vitest.json" ]]; then
   node -e '
     const r = require(process.argv[1]);
     const skipped = r.numPendingTests + r.numTodoTests;
-    console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
-  ' "$RUN_DIR/vitest.json"
+    const rc = Number(process.argv[2]);
+    // Unhandled errors fail the run without failing a test: say so, or the line reads as a pass.
+    const other = rc !== 0 && r.numFailedTests === 0 ? `; the run failed (exit ${rc}): see the errors above` : "";
+    console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : "") + other);
+  ' "$RUN_DIR/vitest.json" "$rc"
 fi
 exit "$rc"

@@ -301,3 +301,25 @@ describe('agent-to-agent conversations', () => {
     bob.close();
   });
 });
+
+describe('shutting down an instance', () => {
+  it('leaves no failed Redis command unhandled, even with a cross-instance message still in flight', async () => {
+    // Unhandled rejections end a Node process: an instance closing (or Redis failing) while the
+    // adapter's PUBLISH of a cross-instance message was on the wire once did exactly that.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const third = await startApiInstance(platform.deps);
+      third.realtime.io.serverSideEmit('hermes:probe', { n: 1 });
+      await third.close();
+      // A cut connection fails its commands when its socket's close event arrives: let a few
+      // I/O turns (Redis round trips) pass before looking.
+      for (let i = 0; i < 3; i++) await platform.deps.redis.ping();
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
