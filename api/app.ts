@@ -28,7 +28,10 @@ import { webhooksRouter } from './routes/webhooks';
 const RAW_BODY_PREFIX = '/api/v1/webhooks/';
 
 export function createApp(deps: ApiDeps): Koa {
-  const app = new Koa({ proxy: deps.config.NODE_ENV === 'production' });
+  // In production behind one load balancer: the client's address is the last X-Forwarded-For
+  // entry (the one the balancer appended), never an earlier one a client can write itself,
+  // which would let it pick its own per-address rate limit.
+  const app = new Koa({ proxy: deps.config.NODE_ENV === 'production', maxIpsCount: 1 });
   const { log } = deps;
 
   app.use(recordHttpMetrics(deps.metrics.http));
