@@ -144,14 +144,19 @@ export function computeTrust(input: { metrics: MetricRow[]; createdAt: Date; las
   const ageDays = Math.min(UPTIME_WINDOW_DAYS, Math.max(1, Math.ceil((now.getTime() - input.createdAt.getTime()) / DAY_MS)));
   const uptime_score = metrics.length === 0 && input.lastSeenAt === null ? NEUTRAL_FACTOR : Math.min(1, activeDays.size / ageDays);
 
-  const durations = successes
-    .map((m) => (m.executionMs !== null ? m.executionMs / 1000 : m.actualSeconds))
-    .filter((d): d is number => d !== null);
+  // Durations in whole milliseconds, summed exactly (BigInt), as the aggregates keep them: a
+  // float sum would depend on the rows' order and could round a mean differently.
+  const durationsMs = successes
+    .map((m) => (m.executionMs !== null ? Math.round(m.executionMs) : m.actualSeconds !== null ? m.actualSeconds * 1000 : null))
+    .filter((d): d is number => d !== null)
+    .map(BigInt);
+  const n = BigInt(durationsMs.length);
+  const sumMs = durationsMs.reduce((a, b) => a + b, 0n);
   let consistency_score = NEUTRAL_FACTOR;
-  if (durations.length >= 2) {
-    const mu = mean(durations);
-    const sd = Math.sqrt(mean(durations.map((d) => (d - mu) ** 2)));
-    consistency_score = mu > 0 ? 1 / (1 + sd / mu) : 1;
+  if (durationsMs.length >= 2) {
+    // sd / mean = sqrt(n·Σd² − (Σd)²) / Σd
+    const spread = n * durationsMs.reduce((a, d) => a + d * d, 0n) - sumMs * sumMs;
+    consistency_score = sumMs > 0n ? 1 / (1 + Math.sqrt(Number(spread)) / Number(sumMs)) : 1;
   }
 
   const breakdown: TrustBreakdown = {
@@ -172,7 +177,7 @@ export function computeTrust(input: { metrics: MetricRow[]; createdAt: Date; las
     total_contracts: metrics.length,
     successful_contracts: successes.length,
     success_percentage: metrics.length ? Math.round((successes.length / metrics.length) * 10_000) / 100 : 0,
-    avg_execution_time: durations.length ? Math.round(mean(durations) * 1000) / 1000 : null,
+    avg_execution_time: durationsMs.length ? Math.round(Number(sumMs) / durationsMs.length) / 1000 : null,
     total_earnings: successes.reduce((s, m) => s + m.priceCents, 0),
   };
   return { trust_score, grade: gradeOf(trust_score), breakdown, badges: badgesOf({ trust_score, breakdown, stats, latencyMeasured: timed.length > 0 }), stats };
