@@ -12,8 +12,11 @@ import type { ApiDeps } from './deps';
 // JWT (handshake `auth: { api_key }` or `auth: { token }`); anything else is refused.
 //
 // Relay: the activities append events to the hermes:events stream. The API instances read it
-// as one consumer group, so each event is taken by exactly one instance, which emits it to
-// its rooms through the Redis Streams adapter, reaching sockets on every instance.
+// as one consumer group, so each event is taken by one instance, which emits it to its rooms
+// through the Redis Streams adapter, reaching sockets on every instance. An event taken and not
+// acknowledged (its instance died mid-batch) is claimed by another after
+// EVENT_RELAY_RECLAIM_SECONDS and relayed late rather than never; a stopping instance finishes
+// its batch first.
 //
 // Resume: every event carries `event_id` (its stream id, increasing). A client that
 // reconnects with `auth.last_event_id` (and `auth.contracts` it had subscribed to) first gets,
@@ -226,7 +229,27 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
   function startRelay() {
     const reader = new Redis(config.REDIS_URL);
     const consumer = `api-${randomUUID()}`;
+    const reclaimIdleMs = Math.round(config.EVENT_RELAY_RECLAIM_SECONDS * 1000);
     let running = true;
+    let lastReclaim = 0;
+    const relayEntries = async (entries: [string, string[]][]) => {
+      for (const entry of entries) {
+        const e = parseEntry(entry);
+        await broadcast(e);
+        await reader.xack(EVENTS_STREAM, GROUP, e.id);
+      }
+    };
+    // Entries another consumer took and never acknowledged, idle long enough that it is gone.
+    const reclaim = async () => {
+      let cursor = '0-0';
+      do {
+        const [next, entries] = (await reader.xautoclaim(EVENTS_STREAM, GROUP, consumer, reclaimIdleMs, cursor, 'COUNT', 100)) as [string, [string, string[] | null][]];
+        const live = entries.filter((e): e is [string, string[]] => e[1] !== null);
+        if (live.length) log.info({ events: live.length }, 'relaying events another instance took and did not finish');
+        await relayEntries(live);
+        cursor = next;
+      } while (cursor !== '0-0' && running);
+    };
     const loop = (async () => {
       try {
         await reader.xgroup('CREATE', EVENTS_STREAM, GROUP, '$', 'MKSTREAM');
@@ -235,16 +258,14 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
       }
       while (running) {
         try {
+          if (Date.now() - lastReclaim >= reclaimIdleMs / 2) {
+            lastReclaim = Date.now();
+            await reclaim();
+          }
           const res = (await reader.xreadgroup('GROUP', GROUP, consumer, 'COUNT', 100, 'BLOCK', 1000, 'STREAMS', EVENTS_STREAM, '>')) as
             | [string, [string, string[]][]][]
             | null;
-          for (const [, entries] of res ?? []) {
-            for (const entry of entries) {
-              const e = parseEntry(entry);
-              await broadcast(e);
-              await reader.xack(EVENTS_STREAM, GROUP, e.id);
-            }
-          }
+          for (const [, entries] of res ?? []) await relayEntries(entries);
         } catch (err) {
           if (!running) break;
           log.warn({ err }, 'event relay read failed; retrying');
@@ -254,8 +275,11 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
     })();
     return {
       async stop() {
+        // Finish the batch in hand (a read blocks at most 1 s), then close; cut it only if stuck.
         running = false;
-        reader.disconnect();
+        const finished = await Promise.race([loop.then(() => true, () => true), new Promise<false>((r) => setTimeout(() => r(false), 3000).unref())]);
+        if (!finished) reader.disconnect();
+        else await reader.quit().catch(() => reader.disconnect());
         await loop.catch(() => undefined);
       },
     };

@@ -133,6 +133,9 @@ const schema = z
 
     // Real-time events kept in the Redis stream for reconnecting clients to catch up on.
     EVENTS_RETENTION: z.coerce.number().int().positive().default(100_000),
+    // An event an API instance took from the stream and did not finish relaying (it stopped or
+    // died mid-batch) is taken over by another instance after this long.
+    EVENT_RELAY_RECLAIM_SECONDS: z.coerce.number().positive().max(3600).default(10),
     // Agents heartbeat about every 30 s; missing them for this long makes an agent offline.
     PRESENCE_TTL_SECONDS: z.coerce.number().int().positive().default(90),
 

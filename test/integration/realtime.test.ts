@@ -1,6 +1,7 @@
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HermesAgent } from '../../sdk/src';
+import { EVENTS_STREAM, rooms } from '../../lib/events';
 import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startApiInstance, startPlatform, waitForContract, type Platform } from '../support/platform';
 
@@ -10,8 +11,9 @@ let platform: Platform;
 let second: Awaited<ReturnType<typeof startApiInstance>>;
 const sockets: Socket[] = [];
 beforeAll(async () => {
-  // Presence expires after 2 s without a heartbeat here, so the offline test is quick.
-  platform = await startPlatform({ PRESENCE_TTL_SECONDS: 2 });
+  // Presence expires after 2 s without a heartbeat here, and an instance's unfinished events
+  // are taken over after 1 s, so those tests are quick.
+  platform = await startPlatform({ PRESENCE_TTL_SECONDS: 2, EVENT_RELAY_RECLAIM_SECONDS: 1 });
   second = await startApiInstance(platform.deps);
 });
 afterAll(async () => {
@@ -303,6 +305,30 @@ describe('agent-to-agent conversations', () => {
 });
 
 describe('shutting down an instance', () => {
+  it('an event an instance took and never relayed (it died mid-batch) reaches its subscriber through another', async () => {
+    const { api } = platform;
+    const user = await registerUser(api);
+    const id = await postContract(api, user.token);
+    const socket = await ready(open(second.base, { token: user.token }));
+    const events = recorder(socket, ['contract:status']);
+    expect(await subscribe(socket, id)).toMatchObject({ ok: true });
+    // A consumer that dies holding the event: the append and its read in one transaction, so
+    // no live instance can take it first.
+    const probe = { type: 'contract:status', rooms: [rooms.contract(id)], data: { contract_id: id, status: 'BIDDING', failure_reason: null, status_detail: 'reclaim probe' } };
+    const [[, eventId]] = (await platform.deps.redis
+      .multi()
+      .xadd(EVENTS_STREAM, '*', 'event', JSON.stringify(probe))
+      .xreadgroup('GROUP', 'hermes-relay', 'api-died-mid-batch', 'COUNT', 1000, 'STREAMS', EVENTS_STREAM, '>')
+      .exec()) as [[null, string], unknown];
+    const relayed = await events.waitFor((e) => e.event_id === eventId);
+    expect(relayed).toMatchObject({ contract_id: id, status_detail: 'reclaim probe' });
+    // It is acknowledged now: nothing is left pending for the group.
+    await eventually(async () => {
+      const pending = (await platform.deps.redis.xpending(EVENTS_STREAM, 'hermes-relay', eventId, eventId, 1)) as unknown[];
+      expect(pending).toEqual([]);
+    });
+  });
+
   it('leaves no failed Redis command unhandled, even with a cross-instance message still in flight', async () => {
     // Unhandled rejections end a Node process: an instance closing (or Redis failing) while the
     // adapter's PUBLISH of a cross-instance message was on the wire once did exactly that.
