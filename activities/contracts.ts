@@ -9,13 +9,26 @@ import { Registry } from 'prom-client';
 import { appendEvents } from '../lib/outbox';
 import { appendAudit } from '../lib/audit';
 import { canonicalSha256 } from '../domain/audit';
+import type { ExecutionPlan } from '../domain/execution';
+import { planExecution, type PlanConfig } from './execution-plans';
+import { recordAgentMetricIn, type AgentMetricInput } from './metrics';
 
-// Postgres writes for the contract workflow. Temporal may retry any of these, so each is
-// idempotent: inserts use natural keys, updates set absolute values. Status changes go through
-// transitionContract, and every event is appended to the outbox in the transaction of the
-// change it reports, only when that change is new (so a retry announces nothing twice).
-// Starts and ends are counted the same way: once, after the change commits.
-export function createContractActivities({ knex, metrics = contractMetrics(new Registry()) }: { knex: Knex; metrics?: ContractMetrics }) {
+// Postgres writes for the contract workflow: one activity, one transaction per transition,
+// with everything that transition implies (its status, its rows, its outbox events, its audit
+// record, the agent's metric and trust score where the contract ends). Temporal may retry any
+// of these, so each is idempotent: inserts use natural keys, updates set absolute values.
+// Status changes go through transitionContract, and every event is appended to the outbox in
+// the transaction of the change it reports, only when that change is new (so a retry
+// announces nothing twice). Starts and ends are counted the same way: once, after the commit.
+export function createContractActivities({
+  knex,
+  config,
+  metrics = contractMetrics(new Registry()),
+}: {
+  knex: Knex;
+  config: PlanConfig;
+  metrics?: ContractMetrics;
+}) {
   return {
     async persistContract(input: ContractInput, biddingDeadline: string): Promise<void> {
       const created = await knex.transaction(async (trx) => {
@@ -123,8 +136,12 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
       });
     },
 
-    async recordAward(contractId: string, award: Award): Promise<void> {
-      await knex.transaction(async (trx) => {
+    /**
+     * AWARDED: the award, its bids marked won and lost with their scores, and the execution
+     * plan (does the agent's binary run in the sandbox?), decided in the same transaction.
+     */
+    async recordAward(contractId: string, award: Award): Promise<ExecutionPlan | null> {
+      return knex.transaction(async (trx) => {
         await transitionContract(trx, contractId, 'AWARDED', { award });
         await trx('bids').where({ contract_id: contractId }).update({
           status: trx.raw("CASE WHEN id = ? THEN 'awarded'::bid_status ELSE 'lost'::bid_status END", [award.bidId]),
@@ -148,6 +165,7 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
           },
           `award/${award.bidId}`,
         );
+        return planExecution(trx, config, award.agentId, award.etaSeconds);
       });
     },
 
@@ -160,8 +178,14 @@ export function createContractActivities({ knex, metrics = contractMetrics(new R
         deliveryDeadline?: string | null;
         closedAt?: string | null;
       } = {},
+      /** Where the contract ends on the awarded agent's failure: its metric and trust score, in the same transaction. */
+      metric?: AgentMetricInput,
     ): Promise<void> {
-      const changed = await knex.transaction((trx) => transitionContract(trx, contractId, status, fields));
+      const changed = await knex.transaction(async (trx) => {
+        await lockContract(trx, contractId); // the contract's row first, as everywhere
+        if (metric) await recordAgentMetricIn(trx, metric);
+        return transitionContract(trx, contractId, status, fields);
+      });
       if (changed) countEnded(metrics, status, fields.failureReason);
     },
 

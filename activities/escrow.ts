@@ -13,6 +13,7 @@ import { appendAudit } from '../lib/audit';
 import { splitPlatformFee } from '../domain/money';
 import type { AuditKind } from '../domain/audit';
 import { Registry } from 'prom-client';
+import { recordAgentMetricIn, type AgentMetricInput } from './metrics';
 
 export interface HoldEscrowInput {
   contractId: string;
@@ -250,9 +251,19 @@ export function createEscrowActivities({
      * transaction that marks the contract SETTLED: there is no moment where one happened
      * without the other.
      */
-    async settleContract(input: { contractId: string; agentId: string; priceCents: number; currency: string; idempotencyKey: string; closedAt: string }): Promise<void> {
+    async settleContract(input: {
+      contractId: string;
+      agentId: string;
+      priceCents: number;
+      currency: string;
+      idempotencyKey: string;
+      closedAt: string;
+      /** The agent's success, and with it its trust score, in the same transaction. */
+      metric?: AgentMetricInput;
+    }): Promise<void> {
       const changed = await knex.transaction(async (trx) => {
         await lockContract(trx, input.contractId);
+        if (input.metric) await recordAgentMetricIn(trx, input.metric);
         const { feeCents, payoutCents } = splitPlatformFee(input.priceCents, config.PLATFORM_FEE_BPS);
         const settlement = {
           agent_id: input.agentId,

@@ -6,7 +6,6 @@ import { Registry } from 'prom-client';
 import { createContractActivities } from './contracts';
 import { rejectingBadData } from './data-errors';
 import { createEscrowActivities } from './escrow';
-import { createExecutionPlanActivities } from './execution-plans';
 import { createMetricActivities } from './metrics';
 import { createPaymentReversalActivities } from './payment-reversals';
 import { createTaskActivities } from './tasks';
@@ -35,10 +34,9 @@ export interface ActivityDeps {
 // execute-agent.ts). Workflows import only the *type* of this.
 export function createActivities({ knex, stripe, config, metrics = activityMetrics(new Registry()) }: ActivityDeps) {
   return rejectingBadData({
-    ...createContractActivities({ knex, metrics: metrics.contracts }),
+    ...createContractActivities({ knex, config, metrics: metrics.contracts }),
     ...createEscrowActivities({ knex, stripe, config, metrics }),
     ...createMetricActivities({ knex }),
-    ...createExecutionPlanActivities({ knex, config }),
     ...createTaskActivities({ knex }),
     ...createTrustActivities({ knex }),
     ...createValidationRecordActivities({ knex }),

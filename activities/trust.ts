@@ -2,19 +2,11 @@ import type { Knex } from 'knex';
 import { rebuildTrustAggregates, recomputeTrustScores } from '../db/trust-sql';
 import { NEUTRAL_REPUTATION } from '../domain/ranking';
 
-// Trust for the workflows: re-score one agent after each outcome and everyone nightly, both
-// from the per-agent running aggregates (one set-based statement either way, never a scan of
-// agent_metrics), and read the cached scores the award ranking uses.
+// Trust for the workflows: re-score everyone nightly from the per-agent running aggregates (one
+// set-based statement, never a scan of agent_metrics), and read the cached scores the award
+// ranking uses. One agent is re-scored as its outcome is recorded (recordAgentMetricIn).
 export function createTrustActivities({ knex }: { knex: Knex }) {
   return {
-    /**
-     * Re-scores one agent from its aggregates row: O(1). recordAgentMetric already did this in
-     * its own transaction; calling it again is harmless and picks up a newer last_seen_at.
-     */
-    async recomputeAgentTrust(agentId: string): Promise<void> {
-      await recomputeTrustScores(knex, { agentIds: [agentId] });
-    },
-
     /**
      * The nightly run: every agent re-scored as of now. Only uptime (a 30-day window, the
      * agent's age, last_seen_at) changes without a new outcome; the rest comes unchanged from

@@ -3,13 +3,13 @@
 //   1. the nightly full recompute: every agent scored from its running aggregates (one
 //      statement; the issue's goal is ≤ 1 s for 10,000 × 100);
 //   2. the set-based rebuild of all aggregates from agent_metrics (the repair / backfill path);
-//   3. the per-settlement cost: recordAgentMetric + recomputeAgentTrust, the two activities a
-//      settlement runs, for an ordinary agent and for the heavy one (O(1): the same);
+//   3. the per-settlement cost: recordAgentMetric (the metric row, the aggregates trigger and
+//      the agent's re-score: what a settlement's transaction adds for trust), for an ordinary
+//      agent and for the heavy one (O(1): the same);
 //   4. for comparison, re-deriving one agent from its metric rows (what each settlement cost
 //      before the aggregates), for both agents (O(history)).
 import { loadavg } from 'node:os';
 import { createMetricActivities } from '../activities/metrics';
-import { createTrustActivities } from '../activities/trust';
 import { createKnex } from '../db/knex';
 import { rebuildTrustAggregates, recomputeTrustScores } from '../db/trust-sql';
 import { loadConfig } from '../lib/config';
@@ -21,7 +21,6 @@ const SETTLEMENTS = Number(process.env.BENCH_SETTLEMENTS ?? 500);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 5);
 const knex = createKnex(loadConfig());
 const metrics = createMetricActivities({ knex });
-const trust = createTrustActivities({ knex });
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const millis = (ms: number) => `${ms.toFixed(2)} ms`;
@@ -101,7 +100,7 @@ for (let i = 0; i < Math.min(REPEAT, 3); i++) {
 }
 console.log(`  rebuild aggregates from agent_metrics + recompute      ${seconds(median(rebuild)).padStart(8)}   median of ${rebuild.length} (min ${seconds(Math.min(...rebuild))})`);
 
-// 3. Per settlement: the two activities a settled contract runs.
+// 3. Per settlement: the trust part of a settlement's transaction.
 async function settle(agentId: string, contractId: string) {
   await metrics.recordAgentMetric({
     agentId,
@@ -113,7 +112,6 @@ async function settle(agentId: string, contractId: string) {
     rating: 1 + Math.floor(Math.random() * 5),
     priceCents: 4_000,
   });
-  await trust.recomputeAgentTrust(agentId);
 }
 const line = (label: string, xs: number[], unit = 'settlements') =>
   console.log(`  ${label.padEnd(53)} ${millis(median(xs)).padStart(8)}   p50 (p99 ${millis(pct(xs, 99))}, mean ${millis(xs.reduce((a, b) => a + b, 0) / xs.length)}; ${xs.length} ${unit})`);

@@ -13,9 +13,7 @@ export const {
   recordValidation,
   setContractStatus,
   loadReputations,
-  planExecution,
   recordAgentMetric,
-  recomputeAgentTrust,
   settleContract,
 } = proxyActivities<Activities>(DB_WRITE);
 

@@ -1,10 +1,11 @@
 import * as wf from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { AgentMetricInput } from '../activities/metrics';
 import type { ContractOutcome } from '../domain/contract-types';
 import { HermesAgentId, HermesStatus } from '../domain/search-attributes';
 import type { ContractStatus, FailureReason } from '../domain/statuses';
 import { nowIso } from './clock';
-import { recomputeAgentTrust, recordAgentMetric, setContractStatus } from './contract-activities';
+import { recordAgentMetric, setContractStatus } from './contract-activities';
 import type { ContractProcess } from './contract-process';
 import type { EscrowSaga } from './escrow-saga';
 
@@ -12,16 +13,24 @@ import type { EscrowSaga } from './escrow-saga';
 
 type StatusFields = Parameters<Activities['setContractStatus']>[2];
 
-/** The workflow's one way to change the contract's status: its row, then its memory. */
-export async function transition(c: ContractProcess, status: ContractStatus, fields: StatusFields = {}, agentId?: string): Promise<void> {
+/**
+ * The workflow's one way to change the contract's status: `write` is the transition's one
+ * activity (its row, and whatever the transition implies, in one transaction), then its memory
+ * and one search-attribute upsert (the awarded agent goes with AWARDED).
+ */
+export async function moveTo<T>(c: ContractProcess, status: ContractStatus, write: () => Promise<T>, agentId?: string): Promise<T> {
   c.decide(status);
-  await setContractStatus(c.input.contractId, status, fields);
+  const written = await write();
   // A delivery may have been stored while this write was being retried: it stays DELIVERED.
-  if (status === 'IN_PROGRESS' && c.delivery) return;
+  if (status === 'IN_PROGRESS' && c.delivery) return written;
   c.setStatus(status);
-  // One upsert per transition (the awarded agent goes with AWARDED).
   wf.upsertSearchAttributes(agentId ? [{ key: HermesStatus, value: status }, { key: HermesAgentId, value: agentId }] : [{ key: HermesStatus, value: status }]);
+  return written;
 }
+
+/** A transition that writes only the status and its fields. */
+export const transition = (c: ContractProcess, status: ContractStatus, fields: StatusFields = {}): Promise<void> =>
+  moveTo(c, status, () => setContractStatus(c.input.contractId, status, fields));
 
 export type AgentFailureReason = 'delivery_missed' | 'execution_failed' | 'rejected' | 'validation_failed';
 
@@ -32,7 +41,12 @@ export interface AgentFailure {
   actualSeconds?: number;
 }
 
-/** Ends the contract: money not settled goes back, the agent's own failure counts against it. */
+const AGENT_FAILURES: readonly (FailureReason | null)[] = ['delivery_missed', 'rejected', 'execution_failed', 'validation_failed'];
+
+/**
+ * Ends the contract: money not settled goes back, then one transaction closes it, with the
+ * agent's own failure counted against it (its metric and trust score) where there is one.
+ */
 export async function finish(
   c: ContractProcess,
   escrow: EscrowSaga,
@@ -42,12 +56,17 @@ export async function finish(
   actualSeconds?: number,
 ): Promise<ContractOutcome> {
   await escrow.release(failureReason ?? status.toLowerCase());
-  if (c.award && (failureReason === 'delivery_missed' || failureReason === 'rejected' || failureReason === 'execution_failed' || failureReason === 'validation_failed')) {
-    await countFailure(c, failureReason, actualSeconds);
-  }
+  const metric = c.award && AGENT_FAILURES.includes(failureReason) ? failureMetric(c, failureReason as AgentFailureReason, actualSeconds) : undefined;
   const closedAt = nowIso();
-  await transition(c, status, { failureReason, statusDetail: detail, closedAt });
+  c.decide(status);
+  await setContractStatus(c.input.contractId, status, { failureReason, statusDetail: detail, closedAt }, metric);
+  return closedAs(c, status, failureReason, detail, closedAt);
+}
+
+/** The contract's end, once its row says so (finish, or the settlement's own transaction). */
+export function closedAs(c: ContractProcess, status: ContractStatus, failureReason: FailureReason | null, detail: string | null, closedAt: string): ContractOutcome {
   c.closed(status, failureReason, detail, closedAt);
+  wf.upsertSearchAttributes([{ key: HermesStatus, value: status }]);
   return { status, failureReason, statusDetail: detail };
 }
 
@@ -55,7 +74,8 @@ export async function finish(
 export async function releaseAward(c: ContractProcess, escrow: EscrowSaga, failure: AgentFailure): Promise<void> {
   const award = c.award!;
   await escrow.release(failure.reason);
-  await countFailure(c, failure.reason, failure.actualSeconds);
+  // Its metric, and with it its trust score, in one transaction.
+  await recordAgentMetric(failureMetric(c, failure.reason, failure.actualSeconds));
   c.reaward(award.agentId, `re-awarded after ${award.agentId} failed: ${failure.detail ?? failure.reason}`);
 }
 
@@ -81,10 +101,10 @@ export async function endAfterFault(c: ContractProcess, escrow: EscrowSaga, err:
 export const isDataRejected = (err: unknown): boolean =>
   err instanceof wf.ActivityFailure && err.cause instanceof wf.ApplicationFailure && err.cause.type === 'DATA_REJECTED';
 
-// The awarded agent's failure goes on its record, and its trust score follows.
-async function countFailure(c: ContractProcess, reason: AgentFailureReason, actualSeconds?: number): Promise<void> {
+// The awarded agent's failure, as its record (and trust score) will count it.
+function failureMetric(c: ContractProcess, reason: AgentFailureReason, actualSeconds?: number): AgentMetricInput {
   const award = c.award!;
-  await recordAgentMetric({
+  return {
     agentId: award.agentId,
     contractId: c.input.contractId,
     outcome: 'failure',
@@ -94,8 +114,7 @@ async function countFailure(c: ContractProcess, reason: AgentFailureReason, actu
     rating: c.review?.rating ?? null,
     priceCents: award.priceCents,
     ...executionFigures(c),
-  });
-  await recomputeAgentTrust(award.agentId);
+  };
 }
 
 export function executionFigures(c: ContractProcess): { executionMs?: number; fuelConsumed?: number } {

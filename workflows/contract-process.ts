@@ -173,6 +173,8 @@ export class ContractProcess {
     this.#award = award;
     this.#plan = plan;
   }
+  /** The award's execution plan, decided in the award's own write. */
+  planned(plan: ExecutionPlan | null): void { this.#plan = plan; }
 
   startWork(deliveryDeadline: string): void { this.#deliveryDeadline = deliveryDeadline; }
   executed(report: ExecutionReport | null): void { this.#execution = report; }

@@ -4,8 +4,8 @@ import type { Award, ContractOutcome, DeliveryView, Review } from '../domain/con
 import { deliveryFromStdout, type ExecutionReport } from '../domain/execution';
 import { HermesStatus } from '../domain/search-attributes';
 import { msUntil, nowIso, secondsFromNow, stepKey } from './clock';
-import { planExecution, recordAgentMetric, recordAward, recordDelivery, recordReview, recordValidation, recomputeAgentTrust, settleContract } from './contract-activities';
-import { executionFigures, finish, isDataRejected, transition, type AgentFailure } from './contract-endings';
+import { recordAward, recordDelivery, recordReview, recordValidation, settleContract } from './contract-activities';
+import { closedAs, executionFigures, finish, isDataRejected, moveTo, transition, type AgentFailure } from './contract-endings';
 import type { ContractProcess } from './contract-process';
 import type { EscrowSaga } from './escrow-saga';
 import { sandboxActivities, validationActivities } from './sandbox-activities';
@@ -16,10 +16,11 @@ import { sandboxActivities, validationActivities } from './sandbox-activities';
 export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen: Award): Promise<ContractOutcome | AgentFailure> {
   const { input } = c;
   const cancelled = () => finish(c, escrow, 'CANCELLED', null, c.cancelReason);
-  // Known from the award on, so a manual delivery from an agent that runs in the sandbox is refused.
-  c.awarded(chosen, await planExecution(chosen.agentId, chosen.etaSeconds));
-  await transition(c, 'AWARDED', {}, chosen.agentId);
-  await recordAward(input.contractId, chosen);
+  // The award and its execution plan are written in one transaction. A delivery sent before
+  // the plan is known waits in its handler for the work to start, and is refused then if the
+  // agent's binary runs in the sandbox.
+  c.awarded(chosen, null);
+  c.planned(await moveTo(c, 'AWARDED', () => recordAward(input.contractId, chosen), chosen.agentId));
   if (c.cancelRequested) return cancelled();
 
   if (chosen.priceCents > 0) {
@@ -73,31 +74,33 @@ export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen:
   const review = c.review!;
   if (review.decision === 'rejected') return { reason: 'rejected', detail: review.reason, actualSeconds };
 
-  // Settle: capture the escrow (unless already held on the platform), record the agent's
-  // metric, then pay the owner's wallet less the fee atomically with SETTLED.
+  // Settle: capture the escrow (unless already held on the platform), then one transaction
+  // pays the owner's wallet less the fee, records the agent's success (metric and trust
+  // score) and marks the contract SETTLED.
   c.startSettling();
   await escrow.capture();
-  await recordAgentMetric({
-    agentId: chosen.agentId,
-    contractId: input.contractId,
-    outcome: 'success',
-    failureReason: null,
-    promisedEtaSeconds: chosen.etaSeconds,
-    actualSeconds,
-    rating: review.rating,
-    priceCents: chosen.priceCents,
-    ...executionFigures(c),
-  });
-  await recomputeAgentTrust(chosen.agentId);
+  const closedAt = nowIso();
+  c.decide('SETTLED');
   await settleContract({
     contractId: input.contractId,
     agentId: chosen.agentId,
     priceCents: c.payment ? chosen.priceCents : 0,
     currency: input.currency,
     idempotencyKey: stepKey('settlement', c.round),
-    closedAt: nowIso(),
+    closedAt,
+    metric: {
+      agentId: chosen.agentId,
+      contractId: input.contractId,
+      outcome: 'success',
+      failureReason: null,
+      promisedEtaSeconds: chosen.etaSeconds,
+      actualSeconds,
+      rating: review.rating,
+      priceCents: chosen.priceCents,
+      ...executionFigures(c),
+    },
   });
-  return finish(c, escrow, 'SETTLED', null, null);
+  return closedAs(c, 'SETTLED', null, null, closedAt);
 }
 
 // Refunded or disputed at Stripe while the contract ran: there is nothing to pay out, and it

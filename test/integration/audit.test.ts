@@ -213,7 +213,7 @@ describe('appending', () => {
 
   it('a retried activity appends nothing twice, even when the retries race', async () => {
     const { input, agentId, token } = await contractRow();
-    const db = createContractActivities({ knex: platform.deps.knex });
+    const db = createContractActivities({ knex: platform.deps.knex, config: platform.config });
     const escrow = createEscrowActivities({ knex: platform.deps.knex, stripe: createStripe(platform.config), config: platform.config });
     const twice = async (f: () => Promise<unknown>) => {
       await Promise.all([f(), f()]);
@@ -238,7 +238,7 @@ describe('appending', () => {
 
   it('appends of one contract are serialized: concurrent facts get consecutive seqs, one fact one record', async () => {
     const { input } = await contractRow();
-    await createContractActivities({ knex: platform.deps.knex }).persistContract(input, new Date().toISOString());
+    await createContractActivities({ knex: platform.deps.knex, config: platform.config }).persistContract(input, new Date().toISOString());
     const append = (key: string) => platform.deps.knex.transaction((trx) => appendAudit(trx, input.contractId, 'validation', { check: key }, key));
     const results = await Promise.all([...Array.from({ length: 12 }, (_, i) => append(`validation/${i}`)), ...Array.from({ length: 6 }, () => append('validation/0'))]);
     expect(results.filter((r) => r.appended)).toHaveLength(12);
@@ -252,7 +252,7 @@ describe('appending', () => {
     const { input, agentId } = await contractRow();
     const id = input.contractId;
     const knex = platform.deps.knex;
-    const db = createContractActivities({ knex });
+    const db = createContractActivities({ knex, config: platform.config });
     const escrow = createEscrowActivities({ knex, stripe: createStripe(platform.config), config: platform.config });
     const reversals = createPaymentReversalActivities({ knex });
     const at = new Date().toISOString();
@@ -281,7 +281,7 @@ describe('appending', () => {
   });
 
   it('a chain removed whole, or its end removed, is found against the contracts table', async () => {
-    const db = createContractActivities({ knex: platform.deps.knex });
+    const db = createContractActivities({ knex: platform.deps.knex, config: platform.config });
     const [whole, tail] = [(await contractRow()).input, (await contractRow()).input];
     for (const input of [whole, tail]) {
       await db.persistContract(input, new Date().toISOString());

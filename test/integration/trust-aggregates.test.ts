@@ -6,7 +6,6 @@ import { execFile } from 'node:child_process';
 import * as aggregatesMigration from '../../migrations/20261201002000_create_agent_trust_aggregates';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetricActivities, type AgentMetricInput } from '../../activities/metrics';
-import { createTrustActivities } from '../../activities/trust';
 import { createKnex } from '../../db/knex';
 import { rebuildTrustAggregates, recomputeTrustScores, toMetricRow } from '../../db/trust-sql';
 import { computeTrust } from '../../domain/trust';
@@ -22,7 +21,6 @@ import { loadConfig } from '../../lib/config';
 const config = loadConfig();
 const knex = createKnex(config);
 const metrics = createMetricActivities({ knex });
-const trust = createTrustActivities({ knex });
 const DAY = 86_400_000;
 
 let owner: string;
@@ -245,8 +243,6 @@ describe('incremental trust aggregates', () => {
     await metrics.recordAgentMetric(settle(c2!, 2, 150));
     await metrics.recordAgentMetric(settle(c2!, 2, 150));
     await metrics.recordAgentMetric({ ...settle(c3!, 1, 0), outcome: 'failure', failureReason: 'rejected', actualSeconds: null });
-    await trust.recomputeAgentTrust(agent.id);
-    await trust.recomputeAgentTrust(agent.id);
 
     expect(await knex('agents').where({ id: agent.id }).first('tasks_completed', 'rating')).toEqual({ tasks_completed: 2, rating: 3.5 });
     expect(await knex('agent_trust_aggregates').where({ agent_id: agent.id }).first()).toMatchObject({

@@ -2,6 +2,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Activities } from '../../activities';
 import type { PaymentView } from '../../domain/contract-types';
 import type { ExecutionPlan } from '../../domain/execution';
+import type { AgentMetricInput } from '../../activities/metrics';
+import { metricsOf } from './contract-model/timeline';
 
 // Activity stand-ins for workflow tests: they record what the workflow asked for so a test
 // can assert on it. The real activities run against Postgres and stripe-mock in
@@ -16,7 +18,7 @@ export interface Recorder {
   heldCents: number;
   /** Trust scores loadReputations answers; 0.5 for anyone else. */
   reputations: Record<string, number>;
-  /** What planExecution answers: null means the awarded agent has no binary. */
+  /** The execution plan recordAward answers: null means the awarded agent has no binary. */
   executionPlan: ExecutionPlan | null;
   /**
    * Makes a call fail: 'data' as Postgres refusing the data (non-retryable DATA_REJECTED),
@@ -53,7 +55,7 @@ export function recordedActivities(): { activities: Activities; recorder: Record
   const activities: Activities = {
     async persistContract(...args) { record('persistContract', args); },
     async recordBid(...args) { record('recordBid', args); },
-    async recordAward(...args) { record('recordAward', args); },
+    async recordAward(...args) { record('recordAward', args); return recorder.executionPlan; },
     async setContractStatus(...args) { record('setContractStatus', args); },
     async recordDelivery(...args) { record('recordDelivery', args); },
     async recordReview(...args) { record('recordReview', args); },
@@ -73,13 +75,11 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     async settleContract(...args) { record('settleContract', args); },
     async applyPaymentReversal(...args) { record('applyPaymentReversal', args); return 'applied' as const; },
     async payoutWithdrawal(...args) { record('payoutWithdrawal', args); return 'paid' as const; },
-    async recomputeAgentTrust(...args) { record('recomputeAgentTrust', args); },
     async recomputeAllTrust(...args) { record('recomputeAllTrust', args); return 0; },
     async loadReputations(...args) {
       record('loadReputations', args);
       return Object.fromEntries(args[0].map((id) => [id, recorder.reputations[id] ?? 0.5]));
     },
-    async planExecution(...args) { record('planExecution', args); return recorder.executionPlan; },
     async markTaskRunning(...args) { record('markTaskRunning', args); },
     async finishTask(...args) { record('finishTask', args); },
   };
@@ -97,4 +97,9 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     ]),
   ) as Activities;
   return { activities: failing, recorder };
+}
+
+/** The agent metric rows a contract's workflow wrote, in order, whichever activity wrote them. */
+export function metricsWritten(recorder: Recorder, contractId: string): AgentMetricInput[] {
+  return metricsOf(recorder.calls.map((c) => ({ type: 'call' as const, name: c.name, args: c.args }))).filter((m) => m.contractId === contractId);
 }

@@ -8,6 +8,7 @@ import { accept, closeBidding, deliver, getState, reject, submitBid } from '../.
 import { bid, contractInput } from '../support/builders';
 import { eventually } from '../support/eventually';
 import { startWorker, useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
+import { metricsWritten } from '../support/recorded-activities';
 
 // The contract workflow and a delivery's acceptance checks: validateDelivery is held here until
 // a test answers it, so a review can be sent while the checks run.
@@ -68,7 +69,7 @@ describe('a review sent while the acceptance checks run', () => {
     expect(state.validation).toMatchObject({ status: 'passed' });
     expect(await handle.result()).toMatchObject({ status: 'SETTLED' });
     expect(callsFor('recordValidation', input.contractId)).toHaveLength(1);
-    expect(callsFor('recordAgentMetric', input.contractId)[0]?.[0]).toMatchObject({ outcome: 'success', rating: 4 });
+    expect(metricsWritten(t.recorder, input.contractId)[0]).toMatchObject({ outcome: 'success', rating: 4 });
   });
 
   it('is refused (409) when the checks failed and rejected the delivery; the failure counts against the agent', async () => {
@@ -79,7 +80,7 @@ describe('a review sent while the acceptance checks run', () => {
     expect(refused).toMatchObject({ type: 'INVALID_STATE', message: 'the delivery failed its acceptance checks and was rejected automatically' });
     expect(await handle.result()).toEqual({ status: 'FAILED', failureReason: 'validation_failed', statusDetail: 'failed its acceptance checks: verifier: the verifier said failed' });
     expect(callsFor('recordReview', input.contractId)[0]?.[2]).toMatchObject({ decision: 'rejected', automatic: true });
-    expect(callsFor('recordAgentMetric', input.contractId)[0]?.[0]).toMatchObject({ agentId: winner.agentId, outcome: 'failure', failureReason: 'validation_failed' });
+    expect(metricsWritten(t.recorder, input.contractId)[0]).toMatchObject({ agentId: winner.agentId, outcome: 'failure', failureReason: 'validation_failed' });
     expect(callsFor('voidEscrow', input.contractId)).toHaveLength(1);
   });
 
@@ -152,6 +153,6 @@ describe('checks that cannot decide', () => {
     expect(callsFor('recordValidation', input.contractId)[0]?.[2]).toMatchObject({ status: 'error' });
     await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 3 }] });
     expect(await handle.result()).toMatchObject({ status: 'SETTLED' });
-    expect(callsFor('recordAgentMetric', input.contractId)[0]?.[0]).toMatchObject({ outcome: 'success' });
+    expect(metricsWritten(t.recorder, input.contractId)[0]).toMatchObject({ outcome: 'success' });
   });
 });

@@ -9,6 +9,7 @@ import { bid, contractInput } from '../support/builders';
 import { executionReport } from '../support/execution-report';
 import { eventually } from '../support/eventually';
 import { startWorker, useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
+import { metricsWritten } from '../support/recorded-activities';
 
 // Validators decide on what the workflow holds, not on a status the main loop writes later.
 // Each test is a regression for an answer a client was given that was not true.
@@ -121,17 +122,19 @@ describe('validators on facts', () => {
     });
     try {
       t.recorder.executionPlan = { agentId: 'any', binaryHash: 'x', binaryUrl: 's3://none', timeoutMs: 60_000, taskQueue: sandboxQueue };
-      // While the plan is being looked up, the agent cannot slip a delivery in by hand.
+      // While the award and its plan are being written, the agent cannot slip a delivery in by hand.
       const planning = gate();
-      t.recorder.gates.planExecution = planning.closed;
+      t.recorder.gates.recordAward = planning.closed;
       const input = contractInput();
       const handle = await t.env.client.workflow.start(contractWorkflow, { taskQueue, workflowId: `contract-${input.contractId}`, args: [input] });
       const winner = bid({ priceCents: 2_000 });
       await handle.executeUpdate(submitBid, { args: [winner] });
       await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
-      await eventually(() => expect(callsFor('planExecution', winner.agentId)).toHaveLength(1));
-      await refusal(handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'by hand' }] }));
+      await eventually(() => expect(callsFor('recordAward', input.contractId)).toHaveLength(1));
+      // Taken while the plan is unknown, it waits for the work to start; then it is refused.
+      const early = refusal(handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'by hand' }] }));
       planning.open();
+      expect((await early).message).toMatch(/sandbox/);
       await waitForStatus(handle, 'IN_PROGRESS');
       // And while the binary runs.
       const refused = await refusal(handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'by hand' }] }));
@@ -159,7 +162,7 @@ describe('money taken back at Stripe while the contract runs', () => {
     await handle.signal(paymentEvent, { kind: 'disputed', paymentIntentId: 'pi_recorded', eventId: 'evt_dispute' });
     expect(await handle.result()).toMatchObject({ status: 'FAILED', failureReason: 'payment_failed', statusDetail: 'the payment was disputed at Stripe' });
     expect(paymentCalls('refundEscrow', since)).toHaveLength(0);
-    expect(callsFor('recordAgentMetric', input.contractId)).toHaveLength(0);
+    expect(metricsWritten(t.recorder, input.contractId)).toHaveLength(0);
     expect((await handle.query(getState)).status).toBe('FAILED');
   });
 });

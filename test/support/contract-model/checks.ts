@@ -5,7 +5,7 @@ import { OWNER, show, within, type Attempt, type ContractRun, type Req } from '.
 import { SANDBOX_AGENT } from './outside-world';
 import { violation } from './properties';
 import { idleness } from './history';
-import { awardOf, callsOf, deliveryOf, type Call } from './timeline';
+import { awardOf, callsOf, deliveryOf, metricsOf, type Call } from './timeline';
 
 // The checks behind the properties (properties.ts), after every answer and at the end of a run.
 
@@ -239,7 +239,7 @@ function blameOnlyTheAgent(run: ContractRun, outcome: ContractOutcome): void {
   const fail = (what: string) => violation(run, 'blame', what);
   const awards = callsOf(run.timeline, 'recordAward').map(awardOf);
   const deliveries = callsOf(run.timeline, 'recordDelivery').map(deliveryOf);
-  const metrics = callsOf(run.timeline, 'recordAgentMetric').map((c) => c.args[0] as { agentId: string; outcome: string; failureReason: string | null });
+  const metrics = metricsOf(run.timeline);
   const failures = metrics.filter((m) => m.outcome === 'failure');
   for (const m of failures) {
     const rounds = awards.flatMap((a, i) => (a.agentId === m.agentId ? [i + 1] : []));

@@ -42,7 +42,7 @@ export class OutsideWorld {
 
   async activity(name: string, args: unknown[]): Promise<unknown> {
     if (name === 'holdEscrow') this.prepareHold();
-    if (name === 'planExecution') this.recorder.executionPlan = this.config.sandbox && args[0] === SANDBOX_AGENT ? SANDBOX_PLAN : null;
+    if (name === 'recordAward') this.recorder.executionPlan = this.config.sandbox && (args[1] as { agentId: string }).agentId === SANDBOX_AGENT ? SANDBOX_PLAN : null;
     const value = await this.recorded[name]!(...args);
     this.timeline.push({ type: 'call', name, args });
     if (!this.unblocked && this.armed.delete(name)) {

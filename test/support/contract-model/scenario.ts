@@ -38,8 +38,8 @@ const cancelBy = fc.tuple(owner, anytime).map(([o, any]) => new Cancel(o, any));
 const lag = fc
   .oneof(
     { weight: 3, arbitrary: fc.constant('recordDelivery') },
-    { weight: 2, arbitrary: fc.constant('planExecution') },
-    { weight: 2, arbitrary: fc.constantFrom('holdEscrow', 'captureEscrow', 'recordAward') },
+    { weight: 2, arbitrary: fc.constant('recordAward') },
+    { weight: 2, arbitrary: fc.constantFrom('holdEscrow', 'captureEscrow', 'settleContract') },
   )
   .map((a) => new Lag(a));
 const passTime = (hoursWeight: number) =>
@@ -74,18 +74,18 @@ function commandFor(config: RunConfig): fc.Arbitrary<Cmd> {
   ];
   if (config.sandbox) moves.push(weighted(3, sandboxEnds));
   // The races the contract's facts must survive: a review or cancel while the delivery's write
-  // is out, a delivery by hand or a cancel while the award's plan or hold is.
+  // is out, a delivery by hand or a cancel while the award's write (with its plan) or hold is.
   const review = fc.oneof(acceptBy, rejectBy, cancelBy);
   const awarding = config.awardMode === 'manual' ? awardBid : close;
   moves.push(
     weighted(4, race(deliverBy, ['recordDelivery'], fc.oneof(review, deliverBy))),
-    weighted(3, race(awarding, ['planExecution', 'holdEscrow', 'recordAward'], fc.oneof(deliverBy, cancelBy))),
+    weighted(3, race(awarding, ['recordAward', 'holdEscrow'], fc.oneof(deliverBy, cancelBy))),
   );
   // A cancel once the delivery is in (its write still out) must be refused, not left to answer SETTLED.
   moves.push(weighted(2, race(fc.constant(new Deliver('awarded', false)), ['recordDelivery'], fc.constant(new Cancel(true, false)))));
   if (config.sandbox) {
     const byHand = fc.constant(new Deliver('awarded', false));
-    moves.push(weighted(3, race(sandboxEnds, ['recordDelivery'], review)), weighted(3, race(awarding, ['planExecution'], byHand)));
+    moves.push(weighted(3, race(sandboxEnds, ['recordDelivery'], review)), weighted(3, race(awarding, ['recordAward'], byHand)));
   }
   if (config.earlyCapture) {
     const backAtStripe = fc.constantFrom<PaymentSignal['kind']>('refunded', 'disputed').map((k) => new Webhook(k));

@@ -1,3 +1,4 @@
+import type { AgentMetricInput } from '../../../activities/metrics';
 import type { Award, DeliveryView, PaymentSignal, Review } from '../../../domain/contract-types';
 import type { ContractStatus } from '../../../domain/statuses';
 
@@ -31,7 +32,9 @@ export function rowOf(timeline: readonly Entry[]): Row {
     if (e.type !== 'call') continue;
     if (e.name === 'persistContract') row.status = 'BIDDING';
     else if (e.name === 'setContractStatus') row.status = e.args[1] as ContractStatus;
+    else if (e.name === 'settleContract') row.status = 'SETTLED';
     else if (e.name === 'recordAward') {
+      row.status = 'AWARDED';
       row.round++;
       row.awardedAgent = (e.args[1] as Award).agentId;
       row.delivery = null;
@@ -48,3 +51,19 @@ export function rowOf(timeline: readonly Entry[]): Row {
 export const reviewOf = (call: Call) => call.args[2] as Review;
 export const deliveryOf = (call: Call) => call.args[1] as DeliveryView;
 export const awardOf = (call: Call) => call.args[1] as Award;
+
+
+/**
+ * Every agent metric row written, in order: by recordAgentMetric (before a re-award), or in the
+ * transaction that ends the contract (setContractStatus's metric, settleContract's).
+ */
+export function metricsOf(timeline: readonly Entry[]): AgentMetricInput[] {
+  const out: AgentMetricInput[] = [];
+  for (const e of timeline) {
+    if (e.type !== 'call') continue;
+    if (e.name === 'recordAgentMetric') out.push(e.args[0] as AgentMetricInput);
+    else if (e.name === 'setContractStatus' && e.args[3]) out.push(e.args[3] as AgentMetricInput);
+    else if (e.name === 'settleContract' && (e.args[0] as { metric?: AgentMetricInput }).metric) out.push((e.args[0] as { metric: AgentMetricInput }).metric);
+  }
+  return out;
+}
