@@ -32,6 +32,8 @@ import type { ApiDeps } from './deps';
 
 const GROUP = 'hermes-relay';
 const REPLAY_LIMIT = 1000;
+/** How far back a subscription's catch-up reads the stream itself (see replayContract). */
+const RECENT_STREAM_MS = 60_000;
 const NARROWED = 'hermes:narrowed-event';
 
 type Identity = { kind: 'agent'; agentId: string; capabilities: string[] } | { kind: 'user'; userId: string };
@@ -176,16 +178,28 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
 
   // A new subscription first gets what was already published about the contract (the outbox
   // keeps published rows for an hour), so subscribing right after POST /contracts answered
-  // still sees BIDDING and every bid. Live events may overlap: clients dedupe on event_id.
+  // still sees BIDDING and every bid. The relay stamps a row published just after adding it to
+  // the stream, and the event may have gone out live before this socket joined: the stream's
+  // last minute is read too, so an event between the two is not missed. Live events may
+  // overlap: clients dedupe on event_id.
   async function replayContract(socket: Socket, contractId: string) {
     const room = rooms.contract(contractId);
-    const published = await knex('event_outbox')
-      .where({ contract_id: contractId })
-      .whereNotNull('stream_id')
-      .whereRaw('? = ANY(rooms)', [room])
-      .orderBy('id')
-      .select('type', 'payload', 'rooms', 'stream_id');
-    for (const row of published) socket.emit(row.type, payload({ id: row.stream_id, type: row.type, rooms: row.rooms, data: row.payload }));
+    const [published, recent] = await Promise.all([
+      knex('event_outbox')
+        .where({ contract_id: contractId })
+        .whereNotNull('stream_id')
+        .whereRaw('? = ANY(rooms)', [room])
+        .orderBy('id')
+        .select('type', 'payload', 'rooms', 'stream_id'),
+      deps.redis.xrange(EVENTS_STREAM, `${Date.now() - RECENT_STREAM_MS}-0`, '+', 'COUNT', REPLAY_LIMIT) as Promise<[string, string[]][]>,
+    ]);
+    const events = new Map<string, StoredEvent>();
+    for (const row of published) events.set(row.stream_id, { id: row.stream_id, type: row.type, rooms: row.rooms, data: row.payload });
+    for (const entry of recent) {
+      const e = parseEntry(entry);
+      if (e.rooms.includes(room) && !events.has(e.id)) events.set(e.id, e);
+    }
+    for (const e of [...events.values()].sort((a, b) => compareEventIds(a.id, b.id))) socket.emit(e.type, payload(e));
   }
 
   async function replay(socket: Socket, lastEventId: string) {

@@ -1,7 +1,7 @@
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HermesAgent } from '../../sdk/src';
-import { EVENTS_STREAM, rooms } from '../../lib/events';
+import { compareEventIds, EVENTS_STREAM, rooms } from '../../lib/events';
 import { eventually } from '../support/eventually';
 import { postContract, registerAgent, registerUser, startApiInstance, startPlatform, waitForContract, type Platform } from '../support/platform';
 
@@ -303,6 +303,32 @@ describe('agent-to-agent conversations', () => {
     bob.close();
   });
 });
+
+describe('subscribing', () => {
+  it('catches up on an event that went out live before the relay stamped its outbox row', async () => {
+    // The relay adds a batch to the stream, then stamps the rows published; an event emitted live
+    // in between, before a socket joined the room, was in neither place the catch-up read.
+    const { api } = platform;
+    const user = await registerUser(api);
+    const id = await postContract(api, user.token);
+    const probe = { type: 'contract:status', rooms: [rooms.contract(id)], data: { contract_id: id, status: 'BIDDING', failure_reason: null, status_detail: 'unstamped probe' } };
+    const eventId = (await platform.deps.redis.xadd(EVENTS_STREAM, '*', 'event', JSON.stringify(probe)))!;
+    // Gone out live: the relay group has taken and acknowledged it.
+    await eventually(async () => {
+      const [group] = ((await platform.deps.redis.xinfo('GROUPS', EVENTS_STREAM)) as unknown[][]).map((g) => Object.fromEntries(chunks(g)));
+      expect(compareEventIds(String(group!['last-delivered-id']), eventId)).toBeGreaterThanOrEqual(0);
+      expect(Number(group!.pending)).toBe(0);
+    });
+    const socket = await ready(open(platform.base, { token: user.token }));
+    const events = recorder(socket, ['contract:status']);
+    expect(await subscribe(socket, id)).toMatchObject({ ok: true });
+    expect(await events.waitFor((e) => e.event_id === eventId)).toMatchObject({ status_detail: 'unstamped probe' });
+    // And the outbox's BIDDING too.
+    await events.waitFor((e) => e.status === 'BIDDING' && e.status_detail === null);
+  });
+});
+
+const chunks = (xs: unknown[]) => Array.from({ length: xs.length / 2 }, (_, i) => [xs[2 * i], xs[2 * i + 1]] as const);
 
 describe('shutting down an instance', () => {
   it('an event an instance took and never relayed (it died mid-batch) reaches its subscriber through another', async () => {
