@@ -15,6 +15,13 @@ import type { AuditKind } from '../domain/audit';
 import { Registry } from 'prom-client';
 import { recordAgentMetricIn, type AgentMetricInput } from './metrics';
 
+export interface CaptureInput {
+  paymentIntentId: string;
+  amountCents: number;
+  /** Derived from the workflow id and the round, like every escrow step's. */
+  idempotencyKey: string;
+}
+
 export interface HoldEscrowInput {
   contractId: string;
   userId: string;
@@ -23,6 +30,12 @@ export interface HoldEscrowInput {
   currency: string;
   /** Derived from the workflow id and the step, so a retried activity never charges twice. */
   idempotencyKey: string;
+  /**
+   * When the hold is in place at once (authorized), the work starts in the same transaction:
+   * IN_PROGRESS with this delivery deadline. A hold that needs the customer's action leaves
+   * the contract AWARDED.
+   */
+  startWork?: { deliveryDeadline: string };
 }
 
 type EscrowConfig = Pick<
@@ -103,6 +116,33 @@ export function createEscrowActivities({
     throw err;
   };
 
+  /** The capture at Stripe, unless the payment's row already says captured (a retry after the commit). */
+  async function captureAtStripe(input: CaptureInput): Promise<void> {
+    const current = await knex('payments').where({ stripe_payment_intent_id: input.paymentIntentId }).first('status');
+    if (current?.status === 'captured') return;
+    await stripe.paymentIntents
+      .capture(input.paymentIntentId, { amount_to_capture: input.amountCents }, { idempotencyKey: input.idempotencyKey })
+      .catch(stripeFailure);
+  }
+
+  /** The capture in the books: the payment row, the ledger's movement and the audit record, once. */
+  async function markCaptured(trx: Knex.Transaction, input: CaptureInput): Promise<PaymentView> {
+    const p = await lockPayment(trx, input.paymentIntentId);
+    if (p.status === 'captured') return toView(p, config);
+    const [row] = await trx('payments').where({ id: p.id }).update({ status: 'captured', captured_cents: input.amountCents }).returning('*');
+    const posted = await postLedger(trx, {
+      idempotencyKey: input.idempotencyKey,
+      kind: 'capture',
+      description: `escrow captured for contract ${p.contract_id}`,
+      currency: p.currency.trim(),
+      contractId: p.contract_id,
+      paymentId: p.id,
+      lines: captureMovement(p.contract_id, input.amountCents),
+    });
+    await recordEvent(trx, p, 'captured', input.amountCents, null, posted.transactionId);
+    return toView(row, config);
+  }
+
   const escrow = {
     async holdEscrow(input: HoldEscrowInput): Promise<PaymentView> {
       const existing = await knex('payments').where({ idempotency_key: input.idempotencyKey }).first();
@@ -132,6 +172,7 @@ export function createEscrowActivities({
       const status: PaymentStatus = intent.status === 'requires_action' ? 'requires_action' : 'authorized';
       const captureBy = new Date(Date.now() + config.ESCROW_CAPTURE_AFTER_SECONDS * 1000);
       return knex.transaction(async (trx) => {
+        await lockContract(trx, input.contractId); // the contract's row first, as everywhere
         const [row] = await trx('payments')
           .insert({
             contract_id: input.contractId,
@@ -149,6 +190,9 @@ export function createEscrowActivities({
           .merge(['updated_at'])
           .returning('*');
         await recordEvent(trx, row, status, input.amountCents);
+        if (status === 'authorized' && input.startWork) {
+          await transitionContract(trx, input.contractId, 'IN_PROGRESS', { deliveryDeadline: input.startWork.deliveryDeadline });
+        }
         return toView(row, config);
       });
     },
@@ -175,31 +219,10 @@ export function createEscrowActivities({
       });
     },
 
-    async captureEscrow(input: { paymentIntentId: string; amountCents: number; idempotencyKey: string }): Promise<PaymentView> {
-      const current = await knex('payments').where({ stripe_payment_intent_id: input.paymentIntentId }).first();
-      if (current?.status === 'captured') return toView(current, config);
-      await stripe.paymentIntents
-        .capture(input.paymentIntentId, { amount_to_capture: input.amountCents }, { idempotencyKey: input.idempotencyKey })
-        .catch(stripeFailure);
-      return knex.transaction(async (trx) => {
-        const p = await lockPayment(trx, input.paymentIntentId);
-        if (p.status === 'captured') return toView(p, config);
-        const [row] = await trx('payments')
-          .where({ id: p.id })
-          .update({ status: 'captured', captured_cents: input.amountCents })
-          .returning('*');
-        const posted = await postLedger(trx, {
-          idempotencyKey: input.idempotencyKey,
-          kind: 'capture',
-          description: `escrow captured for contract ${p.contract_id}`,
-          currency: p.currency.trim(),
-          contractId: p.contract_id,
-          paymentId: p.id,
-          lines: captureMovement(p.contract_id, input.amountCents),
-        });
-        await recordEvent(trx, p, 'captured', input.amountCents, null, posted.transactionId);
-        return toView(row, config);
-      });
+    /** Captures the hold: early, before it lapses (the workflow's detached branch). Settlement captures in its own transaction. */
+    async captureEscrow(input: CaptureInput): Promise<PaymentView> {
+      await captureAtStripe(input);
+      return knex.transaction((trx) => markCaptured(trx, input));
     },
 
     async voidEscrow(input: { paymentIntentId: string; idempotencyKey: string; reason: string }): Promise<PaymentView> {
@@ -247,9 +270,10 @@ export function createEscrowActivities({
     },
 
     /**
-     * Pays the agent's owner from the escrow, less the platform fee, in the same database
-     * transaction that marks the contract SETTLED: there is no moment where one happened
-     * without the other.
+     * Settlement, one transaction: the hold's capture (when it is still a hold; the Stripe call
+     * comes first, idempotent), the owner's payout less the platform fee, the agent's metric and
+     * trust score, and SETTLED. There is no moment where one happened without the others.
+     * Returns the payment as it stands after (null for a free contract).
      */
     async settleContract(input: {
       contractId: string;
@@ -258,11 +282,16 @@ export function createEscrowActivities({
       currency: string;
       idempotencyKey: string;
       closedAt: string;
+      /** The hold to capture; absent when there is none or it was captured early. */
+      capture?: CaptureInput;
       /** The agent's success, and with it its trust score, in the same transaction. */
       metric?: AgentMetricInput;
-    }): Promise<void> {
+    }): Promise<PaymentView | null> {
+      if (input.capture) await captureAtStripe(input.capture);
+      let payment: PaymentView | null = null;
       const changed = await knex.transaction(async (trx) => {
         await lockContract(trx, input.contractId);
+        if (input.capture) payment = await markCaptured(trx, input.capture);
         if (input.metric) await recordAgentMetricIn(trx, input.metric);
         const { feeCents, payoutCents } = splitPlatformFee(input.priceCents, config.PLATFORM_FEE_BPS);
         const settlement = {
@@ -297,6 +326,7 @@ export function createEscrowActivities({
         return transitionContract(trx, input.contractId, 'SETTLED', { closedAt: input.closedAt });
       });
       if (changed) countEnded(metrics.contracts, 'SETTLED', null);
+      return payment;
     },
   };
   return {

@@ -14,7 +14,7 @@ export const {
   setContractStatus,
   loadReputations,
   recordAgentMetric,
-  settleContract,
 } = proxyActivities<Activities>(DB_WRITE);
 
-export const { holdEscrow, confirmEscrow, failEscrow, captureEscrow, voidEscrow, refundEscrow } = proxyActivities<Activities>(PAYMENT);
+// settleContract captures the hold at Stripe first, so it is retried as a payment call.
+export const { holdEscrow, confirmEscrow, failEscrow, captureEscrow, voidEscrow, refundEscrow, settleContract } = proxyActivities<Activities>(PAYMENT);

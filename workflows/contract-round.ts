@@ -23,15 +23,26 @@ export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen:
   c.planned(await moveTo(c, 'AWARDED', () => recordAward(input.contractId, chosen), chosen.agentId));
   if (c.cancelRequested) return cancelled();
 
+  // Work starts once the escrow holds: a hold in place at once writes IN_PROGRESS itself (one
+  // activity); a free contract, or one whose hold waited for the customer, writes it here.
+  let startedAt = Date.now();
+  const deliveryDeadline = secondsFromNow(input.deliveryWindowSeconds);
+  let workStarted = false;
   if (chosen.priceCents > 0) {
-    const held = await escrow.hold(chosen);
+    const held = await escrow.hold(chosen, { deliveryDeadline });
     if (!held.ok) return 'cancelled' in held ? cancelled() : finish(c, escrow, 'FAILED', 'payment_failed', held.failure);
+    workStarted = held.workStarted;
   }
 
   // Work: the sandbox runs the agent's binary, or the agent delivers before the deadline.
-  const startedAt = Date.now();
-  c.startWork(secondsFromNow(input.deliveryWindowSeconds));
-  await transition(c, 'IN_PROGRESS', { deliveryDeadline: c.deliveryDeadline });
+  if (workStarted) {
+    c.startWork(deliveryDeadline);
+    await moveTo(c, 'IN_PROGRESS', async () => undefined); // written with the hold
+  } else {
+    startedAt = Date.now();
+    c.startWork(secondsFromNow(input.deliveryWindowSeconds));
+    await transition(c, 'IN_PROGRESS', { deliveryDeadline: c.deliveryDeadline });
+  }
   if (c.plan) {
     const ran = await executeInSandbox(c);
     if (ran === 'cancelled') return cancelled();
@@ -74,20 +85,21 @@ export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen:
   const review = c.review!;
   if (review.decision === 'rejected') return { reason: 'rejected', detail: review.reason, actualSeconds };
 
-  // Settle: capture the escrow (unless already held on the platform), then one transaction
-  // pays the owner's wallet less the fee, records the agent's success (metric and trust
-  // score) and marks the contract SETTLED.
+  // Settle, one activity: the hold captured at Stripe (unless captured early and held on the
+  // platform), then one transaction books the capture, pays the owner's wallet less the fee,
+  // records the agent's success (metric and trust score) and marks the contract SETTLED.
   c.startSettling();
-  await escrow.capture();
   const closedAt = nowIso();
   c.decide('SETTLED');
-  await settleContract({
+  const priceCents = c.payment ? chosen.priceCents : 0;
+  await escrow.settle((capture) => settleContract({
     contractId: input.contractId,
     agentId: chosen.agentId,
-    priceCents: c.payment ? chosen.priceCents : 0,
+    priceCents,
     currency: input.currency,
     idempotencyKey: stepKey('settlement', c.round),
     closedAt,
+    ...(capture && { capture }),
     metric: {
       agentId: chosen.agentId,
       contractId: input.contractId,
@@ -99,7 +111,7 @@ export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen:
       priceCents: chosen.priceCents,
       ...executionFigures(c),
     },
-  });
+  }));
   return closedAs(c, 'SETTLED', null, null, closedAt);
 }
 

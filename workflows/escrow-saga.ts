@@ -1,4 +1,5 @@
 import * as wf from '@temporalio/workflow';
+import type { CaptureInput } from '../activities/escrow';
 import type { Award, PaymentView } from '../domain/contract-types';
 import { msUntil, secondsFromNow, stepKey } from './clock';
 import { captureEscrow, confirmEscrow, failEscrow, holdEscrow, refundEscrow, voidEscrow } from './contract-activities';
@@ -14,7 +15,8 @@ interface Compensation {
   run: (reason: string) => Promise<void>;
 }
 
-export type HoldResult = { ok: true } | { ok: false; failure: string } | { ok: false; cancelled: true };
+/** workStarted: the hold was in place at once, and its write made the contract IN_PROGRESS. */
+export type HoldResult = { ok: true; workStarted: boolean } | { ok: false; failure: string } | { ok: false; cancelled: true };
 
 export class EscrowSaga {
   #compensations: Compensation[] = [];
@@ -22,8 +24,11 @@ export class EscrowSaga {
 
   constructor(private readonly c: ContractProcess) {}
 
-  /** Authorises the winning price (waiting, bounded, for a customer action such as 3-D Secure). */
-  async hold(award: Award): Promise<HoldResult> {
+  /**
+   * Authorises the winning price (waiting, bounded, for a customer action such as 3-D Secure).
+   * A hold in place at once starts the work in its own write (`startWork`).
+   */
+  async hold(award: Award, startWork: { deliveryDeadline: string }): Promise<HoldResult> {
     const { input, round } = this.c;
     let payment: PaymentView;
     try {
@@ -34,6 +39,7 @@ export class EscrowSaga {
         amountCents: award.priceCents,
         currency: input.currency,
         idempotencyKey: stepKey('escrow-hold', round),
+        startWork,
       });
     } catch (err) {
       const cause = err instanceof wf.ActivityFailure && err.cause instanceof Error ? err.cause.message : String(err);
@@ -41,19 +47,32 @@ export class EscrowSaga {
     }
     this.c.paymentChanged(payment);
     this.#compensations = [{ step: 'void the hold', run: (reason) => this.#void(reason) }];
+    const workStarted = payment.status === 'authorized';
     if (payment.status === 'requires_action') {
       const failure = await this.#awaitCustomerAction();
       if (failure) return { ok: false, failure };
     }
     if (this.c.cancelRequested) return { ok: false, cancelled: true };
     this.#keepFundsPastTheHold();
-    return { ok: true };
+    return { ok: true, workStarted };
   }
 
-  /** Settlement: capture the hold (unless captured early and held on the platform). Final. */
-  async capture(): Promise<void> {
-    await this.#serial(async () => void (await this.#captureIfHeld()));
+  /**
+   * Settlement: `settle` gets the hold to capture (null if it was captured early and is held on
+   * the platform, or there is none) and captures it in its own transaction. Final.
+   */
+  async settle(settle: (capture: CaptureInput | null) => Promise<PaymentView | null>): Promise<void> {
+    await this.#serial(async () => {
+      const payment = this.c.payment;
+      const capture = payment?.status === 'authorized' ? this.#captureOf(payment) : null;
+      const after = await settle(capture);
+      if (after) this.c.paymentChanged(after);
+    });
     this.#compensations = [];
+  }
+
+  #captureOf(payment: PaymentView): CaptureInput {
+    return { paymentIntentId: payment.paymentIntentId, amountCents: payment.amountCents, idempotencyKey: stepKey('escrow-capture', this.c.round) };
   }
 
   /** Gives the money back: runs the compensations newest-first, once. */
@@ -88,9 +107,7 @@ export class EscrowSaga {
   async #captureIfHeld(): Promise<boolean> {
     const payment = this.c.payment;
     if (payment?.status !== 'authorized') return false;
-    this.c.paymentChanged(
-      await captureEscrow({ paymentIntentId: payment.paymentIntentId, amountCents: payment.amountCents, idempotencyKey: stepKey('escrow-capture', this.c.round) }),
-    );
+    this.c.paymentChanged(await captureEscrow(this.#captureOf(payment)));
     return true;
   }
 

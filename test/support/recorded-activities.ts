@@ -72,7 +72,10 @@ export function recordedActivities(): { activities: Activities; recorder: Record
     async confirmEscrow(...args) { record('confirmEscrow', args); return payment('authorized', recorder.heldCents); },
     async failEscrow(...args) { record('failEscrow', args); return payment('failed', recorder.heldCents); },
     async refundEscrow(...args) { record('refundEscrow', args); return payment('refunded', recorder.heldCents); },
-    async settleContract(...args) { record('settleContract', args); },
+    async settleContract(...args) {
+      record('settleContract', args);
+      return args[0].capture ? payment('captured', args[0].capture.amountCents) : null;
+    },
     async applyPaymentReversal(...args) { record('applyPaymentReversal', args); return 'applied' as const; },
     async payoutWithdrawal(...args) { record('payoutWithdrawal', args); return 'paid' as const; },
     async recomputeAllTrust(...args) { record('recomputeAllTrust', args); return 0; },

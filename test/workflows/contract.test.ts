@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ContractInput } from '../../domain/contract-types';
 import { contractWorkflow } from '../../workflows/contract';
-import { accept, award, cancel, closeBidding, deliver, getState, reject, submitBid } from '../../workflows/contract-messages';
+import { accept, award, cancel, closeBidding, deliver, getState, paymentEvent, reject, submitBid } from '../../workflows/contract-messages';
 import { bid, contractInput } from '../support/builders';
+import { eventually } from '../support/eventually';
 import { useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
 import { metricsWritten } from '../support/recorded-activities';
 
@@ -60,7 +61,12 @@ describe('contract workflow', () => {
     expect(await handle.result()).toEqual({ status: 'SETTLED', failureReason: null, statusDetail: null });
     const [hold] = callsFor('holdEscrow', input.contractId);
     expect(hold?.[0]).toMatchObject({ amountCents: 2_000, agentId: winner.agentId, idempotencyKey: `contract-${input.contractId}/escrow-hold` });
-    expect(callsFor('captureEscrow', input.contractId)[0]?.[0]).toMatchObject({ amountCents: 2_000 });
+    // Settlement captures the hold in its own transaction.
+    expect(callsFor('settleContract', input.contractId)[0]?.[0]).toMatchObject({
+      priceCents: 2_000,
+      capture: { paymentIntentId: 'pi_recorded', amountCents: 2_000, idempotencyKey: `contract-${input.contractId}/escrow-capture` },
+    });
+    expect(callsFor('captureEscrow', input.contractId)).toHaveLength(0);
     expect(callsFor('voidEscrow', input.contractId)).toHaveLength(0);
     expect(metricsWritten(t.recorder, input.contractId)[0]).toMatchObject({ outcome: 'success', rating: 5 });
   });
@@ -114,6 +120,7 @@ describe('contract workflow', () => {
     expect(await handle.result()).toEqual({ status: 'FAILED', failureReason: 'rejected', statusDetail: 'missed half the PDFs' });
     expect(callsFor('voidEscrow', input.contractId)).toHaveLength(1);
     expect(callsFor('captureEscrow', input.contractId)).toHaveLength(0);
+    expect(callsFor('settleContract', input.contractId)).toHaveLength(0);
   });
 
   it('fails without escrow when the payment is declined', async () => {
@@ -233,7 +240,7 @@ describe('writes that fail', () => {
     }
   });
 
-  it('never releases captured money when the settlement write gives up', async () => {
+  it('never releases money once settlement began, when the settlement gives up', async () => {
     const { input, handle } = await start();
     t.recorder.failWith = (name, args) => (name === 'settleContract' && (args[0] as { contractId: string }).contractId === input.contractId ? 'fault' : null);
     try {
@@ -241,9 +248,9 @@ describe('writes that fail', () => {
       await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'done' }] });
       await waitForStatus(handle, 'DELIVERED');
       await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 5 }] });
-      // The workflow fails where operators see it, the capture stands, nothing is given back.
+      // The workflow fails where operators see it; nothing is voided or refunded (the capture at
+      // Stripe may have happened before the write gave up).
       await expect(handle.result()).rejects.toThrow();
-      expect(callsFor('captureEscrow', input.contractId)).toHaveLength(1);
       expect(callsFor('refundEscrow', input.contractId)).toHaveLength(0);
       expect(callsFor('voidEscrow', input.contractId)).toHaveLength(0);
     } finally {
@@ -254,9 +261,14 @@ describe('writes that fail', () => {
   it('ends FAILED/system_error and voids the escrow when a step keeps failing past its retry bound', async () => {
     const { input, handle } = await start();
     t.recorder.failWith = (name, args) => (name === 'setContractStatus' && args[0] === input.contractId && args[1] === 'IN_PROGRESS' ? 'fault' : null);
+    // The hold waits for the customer, so IN_PROGRESS is a write of its own after it (a hold in
+    // place at once writes IN_PROGRESS with itself).
+    t.recorder.holdStatus = 'requires_action';
     try {
       await handle.executeUpdate(submitBid, { args: [bid({ priceCents: 2_500 })] });
       await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+      await eventually(() => expect(callsFor('holdEscrow', input.contractId)).toHaveLength(1));
+      await handle.signal(paymentEvent, { kind: 'succeeded', paymentIntentId: 'pi_recorded', eventId: `evt_${input.contractId}` });
       const outcome = await handle.result();
       expect(outcome).toMatchObject({ status: 'FAILED', failureReason: 'system_error' });
       expect(outcome.statusDetail).toMatch(/setContractStatus/);
@@ -265,6 +277,7 @@ describe('writes that fail', () => {
       expect(metricsWritten(t.recorder, input.contractId)).toHaveLength(0);
     } finally {
       t.recorder.failWith = () => null;
+      t.recorder.holdStatus = 'authorized';
     }
   });
 });

@@ -94,12 +94,15 @@ describe('a contract that outlives its card hold', () => {
     await handle.executeUpdate(accept, { args: [{ userId: input.userId, rating: 4 }] });
     expect(await handle.result()).toMatchObject({ status: 'SETTLED' });
     expect(callsFor('captureEscrow').length).toBe(captures + 1);
-    expect(callsFor('settleContract').at(-1)?.[0]).toMatchObject({
+    const settlement = callsFor('settleContract').at(-1)?.[0] as Record<string, unknown>;
+    expect(settlement).toMatchObject({
       contractId: input.contractId,
       agentId: winner.agentId,
       priceCents: 2_000,
       idempotencyKey: `contract-${input.contractId}/settlement`,
     });
+    // Held on the platform already: settlement captures nothing more.
+    expect(settlement.capture).toBeUndefined();
     expect(names(input.contractId)).not.toContain('refundEscrow');
   });
 });

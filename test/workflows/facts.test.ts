@@ -90,17 +90,13 @@ describe('validators on facts', () => {
   it('stays DELIVERED when a retried IN_PROGRESS write lands after the delivery', async () => {
     const input = contractInput();
     const handle = await t.env.client.workflow.start(contractWorkflow, { taskQueue, workflowId: `contract-${input.contractId}`, args: [input] });
-    const winner = bid({ priceCents: 2_000 });
+    // Free, so no escrow hold writes IN_PROGRESS with itself: setContractStatus does, and it is
+    // the write gated (its row written, its answer held back).
+    const winner = bid({ priceCents: 0 });
     await handle.executeUpdate(submitBid, { args: [winner] });
     const write = gate();
-    // Held at AWARDED by the escrow hold, so the IN_PROGRESS write that follows is the one gated
-    // (without it a fast workflow could pass AWARDED before the test saw it).
-    const hold = gate();
-    t.recorder.gates.holdEscrow = hold.closed;
-    await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
-    await waitForStatus(handle, 'AWARDED');
     t.recorder.gates = { setContractStatus: write.closed };
-    hold.open();
+    await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
     await eventually(() => expect(callsFor('setContractStatus', input.contractId).some((args) => args[1] === 'IN_PROGRESS')).toBe(true));
     t.recorder.gates = {};
     await handle.executeUpdate(deliver, { args: [{ agentId: winner.agentId, output: 'done' }] });

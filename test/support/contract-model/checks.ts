@@ -191,12 +191,16 @@ function moneyBalanced(run: ContractRun, outcome: ContractOutcome): void {
       case 'failEscrow':
         rounds.set(latest, 'failed');
         break;
-      case 'captureEscrow': {
-        const r = roundOf(e);
+      case 'captureEscrow':
+      case 'settleContract': {
+        // Settlement captures the hold in its own transaction when it is still a hold.
+        const capture = (e.name === 'captureEscrow' ? e.args[0] : (e.args[0] as { capture?: unknown }).capture) as { amountCents: number; idempotencyKey: string } | undefined;
+        if (!capture) break;
+        const r = roundOf({ ...e, args: [capture] });
         if (was(r) === 'captured') break; // the same capture, retried
         if (was(r) !== 'authorized') fail(`round ${r}: a capture of a payment that is ${was(r) ?? 'not held'}`);
         rounds.set(r, 'captured');
-        captured.set(r, (e.args[0] as { amountCents: number }).amountCents);
+        captured.set(r, capture.amountCents);
         break;
       }
       case 'voidEscrow': {

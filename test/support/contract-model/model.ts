@@ -30,7 +30,8 @@ export function observe(run: ContractRun): Omit<Model, 'config'> {
   };
   const call = (name: string) => (e: (typeof t)[number]) => e.type === 'call' && e.name === name;
   const hold = lastIndex(call('holdEscrow'));
-  const capture = lastIndex(call('captureEscrow'));
+  // A capture: early (captureEscrow), or settlement's own (settleContract with the hold to capture).
+  const capture = lastIndex((e) => call('captureEscrow')(e) || (call('settleContract')(e) && e.type === 'call' && !!(e.args[0] as { capture?: unknown }).capture));
   const since = (i: number) => t.slice(i + 1);
   return {
     requests: run.requests.length,

@@ -44,7 +44,7 @@ export class OutsideWorld {
     if (name === 'holdEscrow') this.prepareHold();
     if (name === 'recordAward') this.recorder.executionPlan = this.config.sandbox && (args[1] as { agentId: string }).agentId === SANDBOX_AGENT ? SANDBOX_PLAN : null;
     const value = await this.recorded[name]!(...args);
-    this.timeline.push({ type: 'call', name, args });
+    this.timeline.push({ type: 'call', name, args, result: value });
     if (!this.unblocked && this.armed.delete(name)) {
       this.note(`  (${name} committed; its answer lags)`);
       await new Promise<void>((release) => this.held.push({ name, release }));

@@ -6,7 +6,7 @@ import type { ContractStatus } from '../../../domain/statuses';
 // committed (the recorded activities stand in for Postgres and Stripe), every webhook sent and
 // every sandbox run's end. The model's checks read the database and the money from here.
 export type Entry =
-  | { type: 'call'; name: string; args: unknown[] }
+  | { type: 'call'; name: string; args: unknown[]; result?: unknown }
   | { type: 'signal'; kind: PaymentSignal['kind'] }
   | { type: 'sandbox'; agentId: string; outcome: 'ok' | 'fail' };
 
@@ -33,6 +33,8 @@ export function rowOf(timeline: readonly Entry[]): Row {
     if (e.name === 'persistContract') row.status = 'BIDDING';
     else if (e.name === 'setContractStatus') row.status = e.args[1] as ContractStatus;
     else if (e.name === 'settleContract') row.status = 'SETTLED';
+    // A hold in place at once starts the work in its own transaction.
+    else if (e.name === 'holdEscrow' && (e.args[0] as { startWork?: unknown }).startWork && (e.result as { status?: string } | undefined)?.status === 'authorized') row.status = 'IN_PROGRESS';
     else if (e.name === 'recordAward') {
       row.status = 'AWARDED';
       row.round++;
