@@ -21,9 +21,13 @@ export interface LedgerPosting {
  */
 export async function postLedger(trx: Knex.Transaction, p: LedgerPosting): Promise<{ transactionId: string; applied: boolean }> {
   assertBalanced(p.lines);
+  // The moment of posting, not the database transaction's start: one transaction may post two
+  // movements (settlement books the capture, then the payout), and histories list them in order.
+  const postedAt = trx.raw('clock_timestamp()');
   const [created] = await trx('ledger_transactions')
     .insert({
       kind: p.kind,
+      created_at: postedAt,
       idempotency_key: p.idempotencyKey,
       contract_id: p.contractId ?? null,
       payment_id: p.paymentId ?? null,
@@ -32,13 +36,14 @@ export async function postLedger(trx: Knex.Transaction, p: LedgerPosting): Promi
     })
     .onConflict('idempotency_key')
     .ignore()
-    .returning('id');
+    .returning(['id', 'created_at']);
   if (!created) {
     const existing = await trx('ledger_transactions').where({ idempotency_key: p.idempotencyKey }).first('id');
     return { transactionId: existing.id, applied: false };
   }
   await trx('ledger_entries').insert(
     p.lines.map((l, i) => ({
+      created_at: created.created_at,
       transaction_id: created.id,
       line: i + 1,
       account: l.account,
