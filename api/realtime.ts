@@ -148,9 +148,18 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
               ack?.({ error: { code: 'NOT_FOUND', message: 'contract not found' } });
               return;
             }
+            // Joined before the history is read, so nothing falls between; without its history the
+            // subscription would say ok and miss events: UNAVAILABLE, and the client retries.
             socket.join(rooms.contract(contractId));
+            let history: StoredEvent[];
+            try {
+              history = await contractHistory(contractId);
+            } catch (err) {
+              socket.leave(rooms.contract(contractId));
+              throw err;
+            }
             ack?.({ ok: true, contract_id: contractId });
-            await replayContract(socket, contractId).catch((err) => log.warn({ err, contract_id: contractId }, 'contract history not replayed'));
+            for (const e of history) socket.emit(e.type, payload(e));
           },
           lastAck,
         ),
@@ -182,7 +191,7 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
   // the stream, and the event may have gone out live before this socket joined: the stream's
   // last minute is read too, so an event between the two is not missed. Live events may
   // overlap: clients dedupe on event_id.
-  async function replayContract(socket: Socket, contractId: string) {
+  async function contractHistory(contractId: string): Promise<StoredEvent[]> {
     const room = rooms.contract(contractId);
     const [published, recent] = await Promise.all([
       knex('event_outbox')
@@ -199,7 +208,7 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
       const e = parseEntry(entry);
       if (e.rooms.includes(room) && !events.has(e.id)) events.set(e.id, e);
     }
-    for (const e of [...events.values()].sort((a, b) => compareEventIds(a.id, b.id))) socket.emit(e.type, payload(e));
+    return [...events.values()].sort((a, b) => compareEventIds(a.id, b.id));
   }
 
   async function replay(socket: Socket, lastEventId: string) {

@@ -30,6 +30,8 @@ export class AgentEars {
 export class OwnerEars {
   readonly statuses = new Map<string, string[]>();
   readonly subscribed = new Set<string>();
+  /** Followed, but the subscription (and with it the contract's history) not yet confirmed. */
+  private readonly pending = new Set<string>();
   /** Subscriptions the server refused (contract not found right after a 201). */
   readonly refused: { contractId: string; answer: unknown }[] = [];
   private readonly seen = new Set<string>();
@@ -50,6 +52,11 @@ export class OwnerEars {
       this.socket.once('ready', () => resolve());
       this.socket.once('connect_error', reject);
     });
+    // Back after a disconnect: a contract followed meanwhile is in the handshake's rooms, but its
+    // events from before the resume point are not replayed; subscribing gives its history.
+    this.socket.on('ready', () => {
+      for (const id of [...this.pending]) void this.subscribe(id);
+    });
     this.socket.on('contract:status', (e: { contract_id: string; status: string; event_id: string }) => {
       if (this.seen.has(e.event_id)) return;
       this.seen.add(e.event_id);
@@ -67,15 +74,30 @@ export class OwnerEars {
     return this.firstReady;
   }
 
-  /** Subscribes now if connected; otherwise the next reconnect's auth carries the contract. */
+  /**
+   * Subscribes now if connected, else once back (`ready`). An UNAVAILABLE answer (Postgres or
+   * Redis down for a moment) is retried; no answer means the API went away: `ready` retries.
+   */
   async subscribe(contractId: string): Promise<void> {
     this.subscribed.add(contractId);
-    if (!this.socket.connected) return;
-    try {
-      const answer = (await this.socket.timeout(5000).emitWithAck('subscribe', { contract_id: contractId })) as { ok?: boolean };
-      if (!answer?.ok) this.refused.push({ contractId, answer });
-    } catch {
-      // no ack (the API went away): the reconnect subscribes
+    this.pending.add(contractId);
+    for (let attempt = 0; attempt < 40 && this.socket.connected && this.pending.has(contractId); attempt++) {
+      let answer: { ok?: boolean; error?: { code?: string } };
+      try {
+        answer = (await this.socket.timeout(5000).emitWithAck('subscribe', { contract_id: contractId })) as typeof answer;
+      } catch {
+        return; // no ack: the reconnect's `ready` subscribes again
+      }
+      if (answer?.ok) {
+        this.pending.delete(contractId);
+        return;
+      }
+      if (answer?.error?.code !== 'UNAVAILABLE') {
+        this.pending.delete(contractId);
+        this.refused.push({ contractId, answer });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
 

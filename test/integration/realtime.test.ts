@@ -1,5 +1,6 @@
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { HermesAgent } from '../../sdk/src';
 import { compareEventIds, EVENTS_STREAM, rooms } from '../../lib/events';
 import { eventually } from '../support/eventually';
@@ -325,6 +326,34 @@ describe('subscribing', () => {
     expect(await events.waitFor((e) => e.event_id === eventId)).toMatchObject({ status_detail: 'unstamped probe' });
     // And the outbox's BIDDING too.
     await events.waitFor((e) => e.status === 'BIDDING' && e.status_detail === null);
+  });
+});
+
+describe('subscribing when the history cannot be read', () => {
+  it('answers UNAVAILABLE and does not subscribe, rather than ok without the history; a retry subscribes', async () => {
+    // An instance whose Redis commands fail at once (a closed port): the contract's history
+    // (the stream's last minute) cannot be read.
+    const unreachable = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    unreachable.on('error', () => undefined);
+    const broken = await startApiInstance({ ...platform.deps, redis: unreachable });
+    try {
+      const { api } = platform;
+      const user = await registerUser(api);
+      const id = await postContract(api, user.token);
+      const socket = await ready(open(broken.base, { token: user.token }));
+      const events = recorder(socket, ['contract:status']);
+      expect(await subscribe(socket, id)).toMatchObject({ error: { code: 'UNAVAILABLE' } });
+      // Not in the room: a later event of the contract does not reach this socket.
+      expect((await api('POST', `/api/v1/contracts/${id}/cancel`, { token: user.token, body: {} })).status).toBe(200);
+      const healthy = await ready(open(platform.base, { token: user.token }));
+      const heard = recorder(healthy, ['contract:status']);
+      expect(await subscribe(healthy, id)).toMatchObject({ ok: true });
+      await heard.waitFor((e) => e.status === 'CANCELLED');
+      expect(events.seen).toEqual([]);
+    } finally {
+      await broken.close();
+      unreachable.disconnect();
+    }
   });
 });
 
