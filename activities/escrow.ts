@@ -172,7 +172,7 @@ export function createEscrowActivities({
       const status: PaymentStatus = intent.status === 'requires_action' ? 'requires_action' : 'authorized';
       const captureBy = new Date(Date.now() + config.ESCROW_CAPTURE_AFTER_SECONDS * 1000);
       return knex.transaction(async (trx) => {
-        await lockContract(trx, input.contractId); // the contract's row first, as everywhere
+        const contractStatus = await lockContract(trx, input.contractId); // the contract's row first, as everywhere
         const [row] = await trx('payments')
           .insert({
             contract_id: input.contractId,
@@ -190,7 +190,9 @@ export function createEscrowActivities({
           .merge(['updated_at'])
           .returning('*');
         await recordEvent(trx, row, status, input.amountCents);
-        if (status === 'authorized' && input.startWork) {
+        // Only from AWARDED: an attempt that timed out and commits late must not reopen a contract
+        // that has since ended.
+        if (status === 'authorized' && input.startWork && contractStatus === 'AWARDED') {
           await transitionContract(trx, input.contractId, 'IN_PROGRESS', { deliveryDeadline: input.startWork.deliveryDeadline });
         }
         return toView(row, config);

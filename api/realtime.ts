@@ -200,7 +200,8 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
         .whereRaw('? = ANY(rooms)', [room])
         .orderBy('id')
         .select('type', 'payload', 'rooms', 'stream_id'),
-      deps.redis.xrange(EVENTS_STREAM, `${Date.now() - RECENT_STREAM_MS}-0`, '+', 'COUNT', REPLAY_LIMIT) as Promise<[string, string[]][]>,
+      // Newest first: the gap is the last moments, and a busy minute holds more than the count.
+      deps.redis.xrevrange(EVENTS_STREAM, '+', `${Date.now() - RECENT_STREAM_MS}-0`, 'COUNT', REPLAY_LIMIT) as Promise<[string, string[]][]>,
     ]);
     const events = new Map<string, StoredEvent>();
     for (const row of published) events.set(row.stream_id, { id: row.stream_id, type: row.type, rooms: row.rooms, data: row.payload });

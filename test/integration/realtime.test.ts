@@ -313,6 +313,11 @@ describe('subscribing', () => {
     const user = await registerUser(api);
     const id = await postContract(api, user.token);
     const probe = { type: 'contract:status', rooms: [rooms.contract(id)], data: { contract_id: id, status: 'BIDDING', failure_reason: null, status_detail: 'unstamped probe' } };
+    // A busy minute first: more events than one catch-up read takes, about other contracts.
+    const busy = platform.deps.redis.pipeline();
+    const other = { type: 'contract:status', rooms: [rooms.contract('00000000-0000-4000-8000-000000000000')], data: { status: 'BIDDING' } };
+    for (let i = 0; i < 1_100; i++) busy.xadd(EVENTS_STREAM, '*', 'event', JSON.stringify(other));
+    await busy.exec();
     const eventId = (await platform.deps.redis.xadd(EVENTS_STREAM, '*', 'event', JSON.stringify(probe)))!;
     // Gone out live: the relay group has taken and acknowledged it.
     await eventually(async () => {
