@@ -291,42 +291,50 @@ export function createEscrowActivities({
     }): Promise<PaymentView | null> {
       if (input.capture) await captureAtStripe(input.capture);
       let payment: PaymentView | null = null;
-      const changed = await knex.transaction(async (trx) => {
-        await lockContract(trx, input.contractId);
-        if (input.capture) payment = await markCaptured(trx, input.capture);
-        if (input.metric) await recordAgentMetricIn(trx, input.metric);
-        const { feeCents, payoutCents } = splitPlatformFee(input.priceCents, config.PLATFORM_FEE_BPS);
-        const settlement = {
-          agent_id: input.agentId,
-          price_cents: input.priceCents,
-          currency: input.currency,
-          platform_fee_bps: config.PLATFORM_FEE_BPS,
-          fee_cents: feeCents,
-          payout_cents: payoutCents,
-          owner_id: null as string | null,
-          payment_id: null as string | null,
-          ledger_transaction_id: null as string | null,
-          closed_at: input.closedAt,
-        };
-        if (input.priceCents > 0) {
-          const agent = await trx('agents').where({ id: input.agentId }).first('owner_id');
-          const payment = await trx('payments').where({ contract_id: input.contractId, status: 'captured' }).first('id');
-          settlement.owner_id = agent.owner_id;
-          settlement.payment_id = payment?.id ?? null;
-          const posted = await postLedger(trx, {
-            idempotencyKey: input.idempotencyKey,
-            kind: 'settlement',
-            description: `contract ${input.contractId} settled`,
+      const changed = await knex
+        .transaction(async (trx) => {
+          await lockContract(trx, input.contractId);
+          if (input.capture) payment = await markCaptured(trx, input.capture);
+          if (input.metric) await recordAgentMetricIn(trx, input.metric);
+          const { feeCents, payoutCents } = splitPlatformFee(input.priceCents, config.PLATFORM_FEE_BPS);
+          const settlement = {
+            agent_id: input.agentId,
+            price_cents: input.priceCents,
             currency: input.currency,
-            contractId: input.contractId,
-            paymentId: payment?.id ?? null,
-            lines: settlementMovement(input.contractId, agent.owner_id, input.priceCents, config.PLATFORM_FEE_BPS),
-          });
-          settlement.ledger_transaction_id = posted.transactionId;
-        }
-        await appendAudit(trx, input.contractId, 'settlement', settlement, 'settlement');
-        return transitionContract(trx, input.contractId, 'SETTLED', { closedAt: input.closedAt });
-      });
+            platform_fee_bps: config.PLATFORM_FEE_BPS,
+            fee_cents: feeCents,
+            payout_cents: payoutCents,
+            owner_id: null as string | null,
+            payment_id: null as string | null,
+            ledger_transaction_id: null as string | null,
+            closed_at: input.closedAt,
+          };
+          if (input.priceCents > 0) {
+            const agent = await trx('agents').where({ id: input.agentId }).first('owner_id');
+            const payment = await trx('payments').where({ contract_id: input.contractId, status: 'captured' }).first('id');
+            settlement.owner_id = agent.owner_id;
+            settlement.payment_id = payment?.id ?? null;
+            const posted = await postLedger(trx, {
+              idempotencyKey: input.idempotencyKey,
+              kind: 'settlement',
+              description: `contract ${input.contractId} settled`,
+              currency: input.currency,
+              contractId: input.contractId,
+              paymentId: payment?.id ?? null,
+              lines: settlementMovement(input.contractId, agent.owner_id, input.priceCents, config.PLATFORM_FEE_BPS),
+            });
+            settlement.ledger_transaction_id = posted.transactionId;
+          }
+          await appendAudit(trx, input.contractId, 'settlement', settlement, 'settlement');
+          return transitionContract(trx, input.contractId, 'SETTLED', { closedAt: input.closedAt });
+        })
+        .catch(async (err: unknown) => {
+          // Stripe captured and the settlement could not be written: the capture is booked on its
+          // own, so the books never show a hold that Stripe has already taken (the next attempt
+          // finds it booked).
+          if (input.capture) await knex.transaction((trx) => markCaptured(trx, input.capture!)).catch(() => undefined);
+          throw err;
+        });
       if (changed) countEnded(metrics.contracts, 'SETTLED', null);
       return payment;
     },

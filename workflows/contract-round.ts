@@ -13,6 +13,9 @@ import { sandboxActivities, validationActivities } from './sandbox-activities';
 // One award served: escrow, work, review, settlement. Ends the contract (an outcome), or
 // reports the awarded agent's failure so the caller can re-award.
 
+/** A hold slower than this (Stripe or Postgres retried) would have cost the agent window time. */
+const SLOW_HOLD_MS = 5_000;
+
 export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen: Award): Promise<ContractOutcome | AgentFailure> {
   const { input } = c;
   const cancelled = () => finish(c, escrow, 'CANCELLED', null, c.cancelReason);
@@ -35,10 +38,13 @@ export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen:
   }
 
   // Work: the sandbox runs the agent's binary, or the agent delivers before the deadline.
-  if (workStarted) {
+  if (workStarted && Date.now() - startedAt <= SLOW_HOLD_MS) {
     c.startWork(deliveryDeadline);
     await moveTo(c, 'IN_PROGRESS', async () => undefined); // written with the hold
   } else {
+    // No hold, one that waited for the customer, or one retried for a while: the agent's window
+    // counts from now, not from before the hold (the row is IN_PROGRESS already after a slow
+    // hold: this write moves its deadline and announces nothing).
     startedAt = Date.now();
     c.startWork(secondsFromNow(input.deliveryWindowSeconds));
     await transition(c, 'IN_PROGRESS', { deliveryDeadline: c.deliveryDeadline });

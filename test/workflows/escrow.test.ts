@@ -4,6 +4,7 @@ import type { ContractInput } from '../../domain/contract-types';
 import { contractWorkflow } from '../../workflows/contract';
 import { accept, cancel, closeBidding, deliver, paymentEvent, reject, submitBid } from '../../workflows/contract-messages';
 import { bid, contractInput } from '../support/builders';
+import { eventually } from '../support/eventually';
 import { useRecordedWorkflowEnv, waitForStatus } from '../support/temporal-env';
 
 // The escrow's timing on the time-skipping server: a payment that needs the customer's
@@ -104,5 +105,31 @@ describe('a contract that outlives its card hold', () => {
     // Held on the platform already: settlement captures nothing more.
     expect(settlement.capture).toBeUndefined();
     expect(names(input.contractId)).not.toContain('refundEscrow');
+  });
+});
+
+describe('a hold that takes a while', () => {
+  it('counts the delivery window from when the hold is in place, not from before it', async () => {
+    let open!: () => void;
+    t.recorder.gates.holdEscrow = new Promise<void>((resolve) => (open = resolve));
+    try {
+      const input = contractInput({ deliveryWindowSeconds: 600 });
+      const handle = await t.env.client.workflow.start(contractWorkflow, { taskQueue, workflowId: `contract-${input.contractId}`, args: [input] });
+      await handle.executeUpdate(submitBid, { args: [bid({ priceCents: 2_000 })] });
+      await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+      await eventually(() => expect(callsFor('holdEscrow').some(([h]) => (h as { contractId: string }).contractId === input.contractId)).toBe(true));
+      // Stripe (or Postgres) retried for two minutes of the agent's ten.
+      await t.env.sleep('2 minutes');
+      const heldAt = await t.env.currentTimeMs();
+      open();
+      const state = await waitForStatus(handle, 'IN_PROGRESS');
+      expect(Date.parse(state.deliveryDeadline!)).toBeGreaterThanOrEqual(heldAt + 600_000);
+      // The row has the same deadline: written again, after the hold's own.
+      const writes = callsFor('setContractStatus').filter(([id, status]) => id === input.contractId && status === 'IN_PROGRESS');
+      expect(writes.at(-1)?.[2]).toMatchObject({ deliveryDeadline: state.deliveryDeadline });
+      await handle.executeUpdate(cancel, { args: [{ userId: input.userId }] });
+    } finally {
+      delete t.recorder.gates.holdEscrow;
+    }
   });
 });
