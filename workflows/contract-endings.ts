@@ -41,7 +41,8 @@ export interface AgentFailure {
   actualSeconds?: number;
 }
 
-const AGENT_FAILURES: readonly (FailureReason | null)[] = ['delivery_missed', 'rejected', 'execution_failed', 'validation_failed'];
+const AGENT_FAILURES: readonly AgentFailureReason[] = ['delivery_missed', 'rejected', 'execution_failed', 'validation_failed'];
+const isAgentFailure = (r: FailureReason | null): r is AgentFailureReason => AGENT_FAILURES.includes(r as AgentFailureReason);
 
 /**
  * Ends the contract: money not settled goes back, then one transaction closes it, with the
@@ -56,7 +57,7 @@ export async function finish(
   actualSeconds?: number,
 ): Promise<ContractOutcome> {
   await escrow.release(failureReason ?? status.toLowerCase());
-  const metric = c.award && AGENT_FAILURES.includes(failureReason) ? failureMetric(c, failureReason as AgentFailureReason, actualSeconds) : undefined;
+  const metric = c.award && isAgentFailure(failureReason) ? failureMetric(c, failureReason, actualSeconds) : undefined;
   const closedAt = nowIso();
   c.decide(status);
   await setContractStatus(c.input.contractId, status, { failureReason, statusDetail: detail, closedAt }, metric);

@@ -169,9 +169,10 @@ export class ContractProcess {
     this.#biddingOpen = false;
   }
 
-  awarded(award: Award, plan: ExecutionPlan | null): void {
+  /** The plan stays unknown (null) until the award's own write decides it: planned(). */
+  awarded(award: Award): void {
     this.#award = award;
-    this.#plan = plan;
+    this.#plan = null;
   }
   /** The award's execution plan, decided in the award's own write. */
   planned(plan: ExecutionPlan | null): void { this.#plan = plan; }

@@ -22,7 +22,7 @@ export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen:
   // The award and its execution plan are written in one transaction. A delivery sent before
   // the plan is known waits in its handler for the work to start, and is refused then if the
   // agent's binary runs in the sandbox.
-  c.awarded(chosen, null);
+  c.awarded(chosen);
   c.planned(await moveTo(c, 'AWARDED', () => recordAward(input.contractId, chosen), chosen.agentId));
   if (c.cancelRequested) return cancelled();
 

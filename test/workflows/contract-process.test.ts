@@ -41,7 +41,7 @@ describe('reviews and acceptance checks', () => {
     const input = contractInput({ acceptance: { outputSchema: { type: 'object' }, onPass: 'settle', taskQueue: 'q' } });
     const p = new ContractProcess(input, Date.parse(at));
     const placed = p.applyBid(bid(), 'bid-1', at);
-    p.awarded({ bidId: placed.bidId, agentId: placed.agentId, priceCents: placed.priceCents, etaSeconds: 600, mode: 'auto', score: null, ranking: [], awardedAt: at }, null);
+    p.awarded({ bidId: placed.bidId, agentId: placed.agentId, priceCents: placed.priceCents, etaSeconds: 600, mode: 'auto', score: null, ranking: [], awardedAt: at });
     p.deliveryTaken({ deliveryId: 'd-1', agentId: placed.agentId, bidId: placed.bidId, attempt: 1, output: {}, deliveredAt: at }, at);
     p.deliveryStored();
     return { p, owner: { userId: input.userId } };
