@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { storeBidsIn } from '../db/bids';
 import { lockContract, transitionContract } from '../db/contract-transition';
 import { acceptanceRow } from '../domain/acceptance';
 import type { Award, BidView, ContractInput, DeliveryView, Review } from '../domain/contract-types';
@@ -105,43 +106,14 @@ export function createContractActivities({
       if (created) metrics.started.inc();
     },
 
-    async recordBid(contractId: string, bid: BidView): Promise<void> {
-      await knex.transaction(async (trx) => {
-        await lockContract(trx, contractId);
-        // A retry of a revision already stored changes no row, and returns none.
-        const [changed] = await trx('bids')
-          .insert({
-            id: bid.bidId,
-            contract_id: contractId,
-            agent_id: bid.agentId,
-            price_cents: bid.priceCents,
-            eta_seconds: bid.etaSeconds,
-            confidence: bid.confidence,
-            message: bid.message,
-            revision: bid.revision,
-            created_at: bid.submittedAt,
-          })
-          .onConflict(['contract_id', 'agent_id'])
-          .merge(['price_cents', 'eta_seconds', 'confidence', 'message', 'revision'])
-          .where('bids.revision', '<>', bid.revision)
-          .returning('id');
-        if (!changed) return;
-        await appendEvents(trx, contractId, [
-          {
-            type: 'bid:new',
-            rooms: [rooms.contract(contractId)],
-            data: { contract_id: contractId, bid_id: bid.bidId, agent_id: bid.agentId, price_cents: bid.priceCents, eta_seconds: bid.etaSeconds, confidence: bid.confidence, revision: bid.revision },
-          },
-        ]);
-      });
-    },
-
     /**
-     * AWARDED: the award, its bids marked won and lost with their scores, and the execution
-     * plan (does the agent's binary run in the sandbox?), decided in the same transaction.
+     * AWARDED: every bid the workflow took (db/bids.ts: a bid whose confirmation never reached
+     * Postgres is written here), marked won or lost with its score, the award, and the
+     * execution plan (does the agent's binary run in the sandbox?), in one transaction.
      */
-    async recordAward(contractId: string, award: Award): Promise<ExecutionPlan | null> {
+    async recordAward(contractId: string, award: Award, bids: BidView[]): Promise<ExecutionPlan | null> {
       return knex.transaction(async (trx) => {
+        await storeBidsIn(trx, contractId, bids);
         await transitionContract(trx, contractId, 'AWARDED', { award });
         await trx('bids').where({ contract_id: contractId }).update({
           status: trx.raw("CASE WHEN id = ? THEN 'awarded'::bid_status ELSE 'lost'::bid_status END", [award.bidId]),
@@ -178,11 +150,17 @@ export function createContractActivities({
         deliveryDeadline?: string | null;
         closedAt?: string | null;
       } = {},
-      /** Where the contract ends on the awarded agent's failure: its metric and trust score, in the same transaction. */
-      metric?: AgentMetricInput,
+      also: {
+        /** Where the contract ends on the awarded agent's failure: its metric and trust score. */
+        metric?: AgentMetricInput;
+        /** Where it ends never awarded: the bids it took (db/bids.ts), as recordAward writes them. */
+        bids?: BidView[];
+      } = {},
     ): Promise<void> {
+      const { metric, bids = [] } = also;
       const changed = await knex.transaction(async (trx) => {
         await lockContract(trx, contractId); // the contract's row first, as everywhere
+        await storeBidsIn(trx, contractId, bids);
         if (metric) await recordAgentMetricIn(trx, metric);
         return transitionContract(trx, contractId, status, fields);
       });

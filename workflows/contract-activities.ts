@@ -6,7 +6,6 @@ import { DB_WRITE, PAYMENT } from './activity-options';
 
 export const {
   persistContract,
-  recordBid,
   recordAward,
   recordDelivery,
   recordReview,

@@ -58,9 +58,11 @@ export async function finish(
 ): Promise<ContractOutcome> {
   await escrow.release(failureReason ?? status.toLowerCase());
   const metric = c.award && isAgentFailure(failureReason) ? failureMetric(c, failureReason, actualSeconds) : undefined;
+  // Never awarded: the bids it took are written here, as an award would have (db/bids.ts).
+  const bids = c.award ? [] : [...c.bids.values()];
   const closedAt = nowIso();
   c.decide(status);
-  await setContractStatus(c.input.contractId, status, { failureReason, statusDetail: detail, closedAt }, metric);
+  await setContractStatus(c.input.contractId, status, { failureReason, statusDetail: detail, closedAt }, { metric, bids });
   return closedAs(c, status, failureReason, detail, closedAt);
 }
 

@@ -152,18 +152,6 @@ export class ContractProcess {
     return bid;
   }
 
-  /**
-   * Takes back a bid whose write failed: the agent's earlier bid, if any, stands. A newer bid
-   * of the same agent that came meanwhile is left alone, and a manual award of the taken-back
-   * bid is withdrawn (the owner may award again within the window).
-   */
-  undoBid(bid: BidView, previous: BidView | undefined): void {
-    if (this.#bids.get(bid.agentId) !== bid) return;
-    if (previous) this.#bids.set(bid.agentId, previous);
-    else this.#bids.delete(bid.agentId);
-    if (this.#manualAwardBidId === bid.bidId && !previous) this.#manualAwardBidId = null;
-  }
-
   requestManualAward(bidId: string): void {
     this.#manualAwardBidId = bidId;
     this.#biddingOpen = false;

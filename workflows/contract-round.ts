@@ -19,11 +19,11 @@ const SLOW_HOLD_MS = 5_000;
 export async function serveAward(c: ContractProcess, escrow: EscrowSaga, chosen: Award): Promise<ContractOutcome | AgentFailure> {
   const { input } = c;
   const cancelled = () => finish(c, escrow, 'CANCELLED', null, c.cancelReason);
-  // The award and its execution plan are written in one transaction. A delivery sent before
+  // The award, the bids and the execution plan are written in one transaction. A delivery sent before
   // the plan is known waits in its handler for the work to start, and is refused then if the
   // agent's binary runs in the sandbox.
   c.awarded(chosen);
-  c.planned(await moveTo(c, 'AWARDED', () => recordAward(input.contractId, chosen), chosen.agentId));
+  c.planned(await moveTo(c, 'AWARDED', () => recordAward(input.contractId, chosen, [...c.bids.values()]), chosen.agentId));
   if (c.cancelRequested) return cancelled();
 
   // Work starts once the escrow holds: a hold in place at once writes IN_PROGRESS itself (one

@@ -1,7 +1,7 @@
 import * as wf from '@temporalio/workflow';
 import type { ContractInput, ContractOutcome, DeliveryView, Review } from '../domain/contract-types';
 import { msUntil, nowIso } from './clock';
-import { persistContract, recordBid, recordReview } from './contract-activities';
+import { persistContract, recordReview } from './contract-activities';
 import { chooseAward, nextInRanking } from './contract-award';
 import { endAfterFault, finish, isDataRejected, releaseAward } from './contract-endings';
 import { accept, award, cancel, closeBidding, created, deliver, getState, paymentEvent, reject, submitBid } from './contract-messages';
@@ -29,7 +29,6 @@ async function run(c: ContractProcess, escrow: EscrowSaga): Promise<ContractOutc
   // Bidding: until the deadline, closeBidding, a manual award or a cancel.
   await wf.condition(() => !c.biddingOpen || c.cancelRequested, msUntil(c.biddingDeadline));
   c.closeBidding();
-  await wf.condition(() => c.writesSettled);
   let chosen = c.cancelRequested ? null : await chooseAward(c);
   for (;;) {
     if (c.cancelRequested) return finish(c, escrow, 'CANCELLED', null, c.cancelReason);
@@ -44,7 +43,6 @@ async function run(c: ContractProcess, escrow: EscrowSaga): Promise<ContractOutc
 }
 
 function registerHandlers(c: ContractProcess): void {
-  const { contractId } = c.input;
   wf.setHandler(getState, () => c.view());
   wf.setHandler(paymentEvent, (signal) => c.paymentSignal(signal));
   wf.setHandler(created, async () => {
@@ -56,13 +54,18 @@ function registerHandlers(c: ContractProcess): void {
     return c.view();
   });
 
+  // The bid is the workflow's once taken; the API writes its row before it answers, and the
+  // award (or the ending) writes every bid the workflow holds (db/bids.ts).
   wf.setHandler(
     submitBid,
     async (req) => {
-      const previous = c.bids.get(req.agentId);
-      const bid = c.applyBid(req, wf.uuid4(), nowIso());
-      await tracked(c, 'bid', () => recordBid(contractId, bid), () => c.undoBid(bid, previous));
-      return bid;
+      // Its row needs the contract's: a bid sent while the contract is being stored waits.
+      if (!c.persisted) {
+        await wf.condition(() => c.persisted || c.creationFailure !== null);
+        if (c.creationFailure) refuse('UNAVAILABLE', 'the contract could not be stored; retry');
+        c.validateBid(req);
+      }
+      return c.applyBid(req, wf.uuid4(), nowIso());
     },
     { validator: (req) => c.validateBid(req) },
   );

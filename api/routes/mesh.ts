@@ -1,12 +1,13 @@
 import Router from '@koa/router';
 import { z } from 'zod';
+import { storeBid } from '../../db/bids';
 import { missingCapabilities } from '../../domain/capabilities';
 import { deliver, submitBid } from '../../workflows/contract-messages';
 import { currentAgent } from '../auth';
 import { findContract, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
 import { executeContractUpdate, workflowGone } from '../contract-updates';
-import { HttpError } from '../errors';
+import { HttpError, unavailable } from '../errors';
 import { agentInvolvedIn, naming, referenceNotFound } from '../references';
 import { acceptedBidJson, openContractJson } from '../serializers';
 import { naturalUpdateId } from '../update-ids';
@@ -77,6 +78,12 @@ export function meshRouter(deps: ApiDeps): Router {
       body,
       naturalId: (hash) => naturalUpdateId.bid(agent.id, hash),
       explain: explain(contract.id, agent, false),
+    });
+    // The workflow took the bid; its row is written before the answer, so GET shows every bid
+    // answered. A retry of the same request (or Idempotency-Key) gets the same bid and writes it.
+    await storeBid(knex, contract.id, bid).catch((err: unknown) => {
+      deps.log.warn({ err, contract_id: contract.id }, 'bid taken but its row not written');
+      throw unavailable('the contract took the bid but it could not be stored yet; send the same request again to confirm it');
     });
     ctx.status = bid.revision === 1 ? 201 : 200;
     ctx.body = { status: 'accepted', bid: acceptedBidJson(contract.id, bid) };

@@ -161,7 +161,7 @@ describe('contract events', () => {
       ranking: [{ bidId: 'not-a-uuid' } as Award['ranking'][number]],
       awardedAt: new Date().toISOString(),
     };
-    await expect(activities.recordAward(id, award)).rejects.toThrow(/SQLSTATE 22/);
+    await expect(activities.recordAward(id, award, [])).rejects.toThrow(/SQLSTATE 22/);
 
     // A change committed after it is published; the undone one never is.
     await bid(other.apiKey);

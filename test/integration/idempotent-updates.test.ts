@@ -197,19 +197,70 @@ describe('Temporal faults are a 503 with Retry-After', () => {
       expect([timedOut.status, timedOut.body.error.code]).toEqual([503, 'UNAVAILABLE']);
       expect(timedOut.headers.get('Retry-After')).toBeTruthy();
 
-      // Temporal kept the update: once a worker is back it is applied, and bidding can close.
+      // Temporal kept the update: once a worker is back it is applied, and its retry gets the
+      // bid and writes its row; after bidding closed, a retry still gets the same answer.
       await faulty.startWorker();
-      const bids = await eventually(async () => {
-        const { body } = await api('GET', `/api/v1/contracts/${id}`, { token: user.token });
-        expect(body.bids).toHaveLength(1);
-        return body.bids;
+      const retry = await eventually(async () => {
+        const res = await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: bidOf(id), headers: keyed(key) });
+        expect(res.status).toBe(201);
+        return res;
       });
+      expect(retry.body.bid).toMatchObject({ revision: 1, price_cents: 4_000 });
+      expect((await api('GET', `/api/v1/contracts/${id}`, { token: user.token })).body.bids).toMatchObject([{ id: retry.body.bid.id, revision: 1 }]);
       expect((await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token })).status).toBe(200);
-      const retry = await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: bidOf(id), headers: keyed(key) });
-      expect(retry.status).toBe(201);
-      expect(retry.body.bid).toMatchObject({ id: bids[0].id, revision: 1, price_cents: 4_000 });
+      const late = await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: bidOf(id), headers: keyed(key) });
+      expect({ status: late.status, body: late.body }).toEqual({ status: 201, body: retry.body });
     } finally {
       await faulty.close();
     }
+  });
+});
+
+// The workflow takes a bid, then the API writes its row before it answers (db/bids.ts). When
+// that write fails the answer is a 503 that asks for the same request again; the award writes
+// the row of a bid whose retry never came.
+describe('a bid taken whose row could not be written', () => {
+  // A trigger refuses this agent's bid rows, as a Postgres fault would, until it is dropped.
+  async function refuseRowsOf(agentId: string): Promise<() => Promise<void>> {
+    const { knex } = platform.deps;
+    const fn = `test_refuse_bids_${agentId.replaceAll('-', '_')}`;
+    await knex.raw(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.agent_id = '${agentId}' THEN RAISE EXCEPTION 'test: bid rows refused' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`);
+    await knex.raw(`CREATE TRIGGER ${fn} BEFORE INSERT OR UPDATE ON bids FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+    return async () => {
+      await knex.raw(`DROP TRIGGER ${fn} ON bids`);
+      await knex.raw(`DROP FUNCTION ${fn}()`);
+    };
+  }
+
+  it.concurrent('is a 503 asking for the same request; that request gets the bid and writes it', async () => {
+    const { api } = platform;
+    const { user, agent, id } = await market(api);
+    const allow = await refuseRowsOf(agent.id);
+    const refused = await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: bidOf(id) });
+    await allow();
+    expect([refused.status, refused.body.error.code]).toEqual([503, 'UNAVAILABLE']);
+    expect(refused.body.error.message).toMatch(/send the same request again/);
+    expect(refused.headers.get('Retry-After')).toBeTruthy();
+    expect((await api('GET', `/api/v1/contracts/${id}`, { token: user.token })).body.bids).toEqual([]);
+
+    // The contract holds the bid: the same request confirms it (201, revision 1), another is a duplicate.
+    const again = await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: bidOf(id) });
+    expect(again.status).toBe(201);
+    expect(again.body.bid).toMatchObject({ revision: 1, price_cents: 4_000 });
+    expect((await api('GET', `/api/v1/contracts/${id}`, { token: user.token })).body.bids).toMatchObject([{ id: again.body.bid.id, revision: 1 }]);
+    const other = await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: bidOf(id, { price_cents: 3_000 }) });
+    expect([other.status, other.body.error.code]).toEqual([409, 'DUPLICATE_BID']);
+  });
+
+  it.concurrent('never confirmed, is written with the award it wins', async () => {
+    const { api } = platform;
+    const { user, agent, id } = await market(api);
+    const allow = await refuseRowsOf(agent.id);
+    expect((await api('POST', '/api/v1/mesh/bid', { apiKey: agent.apiKey, body: bidOf(id) })).status).toBe(503);
+    await allow();
+    expect((await api('POST', `/api/v1/contracts/${id}/close-bidding`, { token: user.token })).status).toBe(200);
+    const awarded = await waitForContract(api, user.token, id, 'IN_PROGRESS');
+    expect(awarded.bids).toMatchObject([{ agent_id: agent.id, status: 'awarded', revision: 1, price_cents: 4_000 }]);
   });
 });

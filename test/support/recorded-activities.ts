@@ -54,7 +54,6 @@ export function recordedActivities(): { activities: Activities; recorder: Record
   });
   const activities: Activities = {
     async persistContract(...args) { record('persistContract', args); },
-    async recordBid(...args) { record('recordBid', args); },
     async recordAward(...args) { record('recordAward', args); return recorder.executionPlan; },
     async setContractStatus(...args) { record('setContractStatus', args); },
     async recordDelivery(...args) { record('recordDelivery', args); },

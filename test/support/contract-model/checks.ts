@@ -56,7 +56,6 @@ function acceptedShows(run: ContractRun, req: Req, value: unknown, state: Contra
     case 'bid': {
       const bid = value as BidView;
       if (bid.message !== req.token) fail(`answered with another bid (${JSON.stringify(bid)})`);
-      if (!stored) fail('no bid row was written');
       const latest = [...run.requests].reverse().find((r) => r.kind === 'bid' && r.agentId === req.agentId && okAnswer(r));
       if (latest === req && state.bids.find((b) => b.agentId === req.agentId)?.message !== req.token) fail('the contract does not hold the bid');
       break;
@@ -152,6 +151,17 @@ function acceptedTookEffect(run: ContractRun, outcome: ContractOutcome, state: C
       if (ranked?.bidId !== bid.bidId || ranked.priceCents !== bid.priceCents) {
         violation(run, 'truthful', `#${req.n} ${req.label} was accepted but the award weighed ${ranked ? `${ranked.priceCents} cents` : 'no bid'} for ${agentId}`);
       }
+    }
+  }
+  // Every accepted bid is written by the workflow when bidding ends: with the award, or with the
+  // ending of a contract never awarded. (The API writes it before its answer too: db/bids.ts.)
+  const latestBids = new Map<string, Req>();
+  for (const req of run.requests) if (req.kind === 'bid' && okAnswer(req)) latestBids.set(req.agentId!, req);
+  const ending = callsOf(run.timeline, 'setContractStatus').find((c) => TERMINAL_STATUSES.includes(c.args[1] as ContractOutcome['status']));
+  const written = (callsOf(run.timeline, 'recordAward')[0]?.args[2] ?? (ending?.args[3] as { bids?: BidView[] } | undefined)?.bids) as BidView[] | undefined;
+  if (outcome.failureReason !== 'system_error') {
+    for (const req of latestBids.values()) {
+      if (!written?.some((b) => b.message === req.token)) violation(run, 'truthful', `#${req.n} ${req.label} was accepted but no write when bidding ended carried it`);
     }
   }
   // A manual contract's first award is the owner's pick (re-awards follow the ranking).

@@ -64,7 +64,7 @@ export function metricsOf(timeline: readonly Entry[]): AgentMetricInput[] {
   for (const e of timeline) {
     if (e.type !== 'call') continue;
     if (e.name === 'recordAgentMetric') out.push(e.args[0] as AgentMetricInput);
-    else if (e.name === 'setContractStatus' && e.args[3]) out.push(e.args[3] as AgentMetricInput);
+    else if (e.name === 'setContractStatus' && (e.args[3] as { metric?: AgentMetricInput } | undefined)?.metric) out.push((e.args[3] as { metric: AgentMetricInput }).metric);
     else if (e.name === 'settleContract' && (e.args[0] as { metric?: AgentMetricInput }).metric) out.push((e.args[0] as { metric: AgentMetricInput }).metric);
   }
   return out;
