@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
+import { isoSql, queryRows } from '../db/json-reads';
 import type { Contract, Models, TaskResult } from '../db/models';
+import { PENDING_VALIDATION } from '../domain/acceptance';
 import { notFound } from './errors';
-import type { BidRow, ContractDetail, ContractRow, DeliveryRow } from './serializers';
+import { contractDetailJson, type BidRow, type ContractDetail, type ContractRow, type DeliveryRow } from './serializers';
 
 export const workflowIdFor = (contractId: string) => `contract-${contractId}`;
 
@@ -25,15 +27,13 @@ export async function findOwnedContract(deps: { models: Models }, id: string, us
 // part of the WHERE, so a foreign contract is the same empty answer as a missing one. The
 // rows go through the same serializers as before (api/serializers.ts), so the API's JSON is
 // unchanged; only the column types JSON cannot carry are restored below.
-const DETAIL_SQL = `
-SELECT json_build_object(
+const DETAIL_JSON = `json_build_object(
   'contract', to_json(c),
   'bids', coalesce((SELECT json_agg(b ORDER BY b.created_at, b.id) FROM bids b WHERE b.contract_id = c.id), '[]'),
   'deliveries', coalesce((SELECT json_agg(d ORDER BY d.attempt, d.id) FROM deliveries d WHERE d.contract_id = c.id), '[]'),
   'executions', coalesce((SELECT json_agg(t ORDER BY t.round, t.attempt, t.id) FROM task_results t WHERE t.contract_id = c.id), '[]')
-) AS detail
-FROM contracts c
-WHERE c.id = ? AND c.deleted_at IS NULL`;
+)`;
+const DETAIL_SQL = `SELECT ${DETAIL_JSON} AS detail FROM contracts c WHERE c.id = ? AND c.deleted_at IS NULL`;
 
 type Json = Record<string, unknown>;
 
@@ -80,4 +80,70 @@ export async function loadContractDetailById(deps: { knex: Knex }, id: string, u
 /** The contract's bids, deliveries and sandbox runs, in order, with its row (read again, whole). */
 export async function loadContractDetail(deps: { knex: Knex }, contract: Pick<Contract, 'id'>): Promise<ContractDetail> {
   return loadContractDetailById(deps, contract.id);
+}
+
+// --- GET /contracts/:id as JSON text built by Postgres -----------------------------------------
+//
+// The answer contractDetailJson (api/serializers.ts) gives, built in the statement and sent on
+// as text. The serializers stay the one definition: test/integration/contract-detail.test.ts
+// checks this statement against them, field for field, in every state. A contract with sandbox
+// runs takes the serializers' path (the statement returns its rows instead): a run's output is
+// text or base64 by a UTF-8 check (domain/execution.ts exactText) that SQL cannot repeat exactly.
+
+/** A workflow RankedBid (camelCase jsonb) as rankedBidJson writes it. */
+const rankedSql = (r: string) => `json_build_object(
+  'bid_id', ${r}->'bidId', 'agent_id', ${r}->'agentId', 'price_cents', ${r}->'priceCents', 'eta_seconds', ${r}->'etaSeconds',
+  'eligible', ${r}->'eligible', 'excluded_by', ${r}->'excludedBy',
+  'factors', CASE WHEN jsonb_typeof(${r}->'factors') = 'object' THEN json_build_object(
+    'price', ${r}->'factors'->'price', 'performance', ${r}->'factors'->'performance', 'speed', ${r}->'factors'->'speed', 'reputation', ${r}->'factors'->'reputation') END,
+  'score', ${r}->'score', 'rank', ${r}->'rank')`;
+
+const AWARD_SQL = `CASE WHEN c.awarded_bid_id IS NOT NULL THEN json_build_object(
+  'bid_id', c.awarded_bid_id, 'agent_id', c.awarded_agent_id, 'price_cents', c.awarded_price_cents, 'awarded_at', ${isoSql('c.awarded_at')},
+  'detail', CASE WHEN jsonb_typeof(c.award) = 'object' THEN json_build_object(
+    'bid_id', c.award->'bidId', 'agent_id', c.award->'agentId', 'price_cents', c.award->'priceCents', 'eta_seconds', c.award->'etaSeconds',
+    'mode', c.award->'mode', 'score', c.award->'score',
+    'ranking', (SELECT coalesce(json_agg(${rankedSql('r.x')} ORDER BY r.n), '[]') FROM jsonb_array_elements(c.award->'ranking') WITH ORDINALITY AS r(x, n)),
+    'awarded_at', c.award->'awardedAt') END) END`;
+
+const BIDS_SQL = `(SELECT coalesce(json_agg(json_build_object(
+  'id', b.id, 'agent_id', b.agent_id, 'price_cents', b.price_cents, 'eta_seconds', b.eta_seconds, 'confidence', b.confidence::float8,
+  'message', b.message, 'status', b.status, 'revision', b.revision,
+  'score', CASE WHEN jsonb_typeof(b.score) = 'object' THEN ${rankedSql('b.score')} END,
+  'created_at', ${isoSql('b.created_at')}, 'updated_at', ${isoSql('b.updated_at')}) ORDER BY b.created_at, b.id), '[]')
+  FROM bids b WHERE b.contract_id = c.id)`;
+
+const DELIVERIES_SQL = `(SELECT coalesce(json_agg(json_build_object(
+  'id', d.id, 'agent_id', d.agent_id, 'bid_id', d.bid_id, 'attempt', d.attempt, 'source', d.source, 'output', d.output,
+  'output_encoding', d.output_encoding, 'status', d.status, 'rating', d.rating, 'review_comment', d.review_comment,
+  'validation', CASE WHEN jsonb_typeof(d.validation) = 'object' THEN d.validation WHEN c.acceptance IS NOT NULL THEN $3::jsonb END,
+  'is_validated', coalesce(d.is_validated, false),
+  'delivered_at', ${isoSql('d.delivered_at')}, 'reviewed_at', ${isoSql('d.reviewed_at')}) ORDER BY d.attempt, d.id), '[]')
+  FROM deliveries d WHERE d.contract_id = c.id)`;
+
+const CONTRACT_JSON_SQL = `json_build_object(
+  'id', c.id, 'workflow_id', c.workflow_id, 'status', c.status, 'intent', c.intent, 'context', c.context,
+  'required_capabilities', c.required_capabilities, 'reward_cents', c.reward_cents, 'currency', btrim(c.currency),
+  'award_mode', c.award_mode, 'filters', c.filters, 'weights', c.weights, 'bidding_deadline', ${isoSql('c.bidding_deadline')},
+  'delivery_window_seconds', c.delivery_window_seconds, 'review_window_seconds', c.review_window_seconds,
+  'delivery_deadline', ${isoSql('c.delivery_deadline')}, 'review_deadline', ${isoSql('c.review_deadline')},
+  'award', ${AWARD_SQL}, 'acceptance', c.acceptance, 'failure_reason', c.failure_reason, 'status_detail', c.status_detail,
+  'rating', c.rating, 'created_at', ${isoSql('c.created_at')}, 'updated_at', ${isoSql('c.updated_at')}, 'closed_at', ${isoSql('c.closed_at')},
+  'bids', ${BIDS_SQL}, 'deliveries', ${DELIVERIES_SQL}, 'executions', '[]'::json)::text`;
+
+const DETAIL_TEXT_SQL = `
+SELECT CASE WHEN x.runs THEN NULL ELSE ${CONTRACT_JSON_SQL} END AS body,
+       CASE WHEN x.runs THEN ${DETAIL_JSON} END AS detail
+FROM contracts c, LATERAL (SELECT EXISTS (SELECT 1 FROM task_results t WHERE t.contract_id = c.id) AS runs) x
+WHERE c.id = $1 AND c.deleted_at IS NULL AND ($2::uuid IS NULL OR c.user_id = $2::uuid)`;
+const PENDING = JSON.stringify(PENDING_VALIDATION);
+
+/**
+ * GET /contracts/:id's body as JSON text (what contractDetailJson makes of
+ * loadContractDetailById); a 404 when the contract is missing, deleted or someone else's.
+ */
+export async function contractDetailText(deps: { knex: Knex }, id: string, userId?: string): Promise<string> {
+  const [row] = await queryRows<{ body: string | null; detail: Parameters<typeof detailFromJson>[0] | null }>(deps.knex, DETAIL_TEXT_SQL, [id, userId ?? null, PENDING]);
+  if (!row) throw notFound('contract');
+  return row.body ?? JSON.stringify(contractDetailJson(detailFromJson(row.detail!)));
 }

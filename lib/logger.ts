@@ -3,11 +3,11 @@ import type { Config } from './config';
 
 export type { Logger };
 
-// JSON lines on stdout, written asynchronously (sonic-boom, sync: false): a log call formats
-// the line and queues it; the write happens off the request's path, and lines logged while a
-// write is in flight go out together in the next one. Nothing is buffered beyond that
-// (minLength 0), so a line appears as soon as the fd takes it; what is queued at exit is
-// flushed synchronously by pino's exit hook.
+// JSON lines on stdout, written asynchronously (sonic-boom, sync: false) and in batches: a log
+// call formats the line and queues it; the queue goes out in one write once it holds 4 KiB, or
+// every 200 ms, whichever comes first. A write per line (a syscall per request for the API's
+// request log) cost about a tenth of a read's CPU; a line now appears at most 200 ms late.
+// What is queued at exit is flushed synchronously by pino's exit hook (a SIGKILL loses it).
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string): Logger {
   return pino(
     {
@@ -15,6 +15,6 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string): L
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization', 'req.headers["x-api-key"]', '*.password', '*.api_key'],
     },
-    pino.destination({ dest: 1, sync: false, minLength: 0 }),
+    pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200 }),
   );
 }

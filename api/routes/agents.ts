@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import { LRUCache } from 'lru-cache';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Agent } from '../../db/models';
+import { isoSql, queryRows } from '../../db/json-reads';
 import { AGENT_STATUSES } from '../../domain/statuses';
 import { presenceKey } from '../../lib/events';
 import { currentUserId } from '../auth';
@@ -100,9 +100,18 @@ export function multipart(middleware: (ctx: Context, next: Next) => Promise<unkn
   };
 }
 
-// What agentJson shows of an agent row.
-const AGENT_COLUMNS = ['id', 'owner_id', 'name', 'description', 'version', 'capabilities', 'status', 'price_cents', 'tasks_completed', 'rating', 'binary_hash', 'binary_size', 'binary_url', 'last_seen_at', 'created_at', 'updated_at'] as const;
-const LIST_AGENTS = `SELECT ${AGENT_COLUMNS.join(', ')} FROM agents`;
+// GET /agents: each agent's JSON (agentJson's, with `online` false) built by Postgres and sent
+// on as text; test/integration/agents-list.test.ts checks it against agentJson. An online agent's
+// flag is set by replacing the first `"online" : false`: that is the key, because a quote inside
+// a JSON string is always escaped, so no string value can hold that text unescaped.
+const LIST_AGENTS_JSON = `SELECT id, ${isoSql('created_at')} AS at, json_build_object(
+  'id', id, 'owner_id', owner_id, 'name', name, 'description', description, 'version', version, 'capabilities', capabilities,
+  'status', status, 'price_cents', price_cents, 'tasks_completed', tasks_completed, 'rating', rating::float8,
+  'binary', CASE WHEN binary_hash IS NOT NULL AND binary_hash <> '' THEN json_build_object('sha256', binary_hash, 'size_bytes', binary_size, 'url', binary_url) END,
+  'online', false, 'last_seen_at', ${isoSql('last_seen_at')}, 'created_at', ${isoSql('created_at')}, 'updated_at', ${isoSql('updated_at')})::text AS body
+FROM agents`;
+const OFFLINE = '"online" : false';
+const ONLINE = '"online" : true';
 
 async function ownedAgent(db: Knex, agentId: string, userId: string) {
   const agent = await db('agents').where({ id: agentId, owner_id: userId }).whereNull('deleted_at').first('id');
@@ -250,17 +259,21 @@ export function agentsRouter({ models, knex, auth, config, moduleCompiler, binar
   // Discovery is public: the marketplace is browsable without an account.
   r.get('/', auth.limitPublicReads, async (ctx) => {
     const q = parse(listAgents, ctx.query);
-    // One statement, written out (no query builder): the columns the answer shows (not the
-    // search vector), as plain rows, newest first, after the cursor.
+    // One statement, written out (no query builder): the answer's JSON, newest first, after the cursor.
     const where = ['deleted_at IS NULL'];
-    const bindings: string[] = [];
-    if (q.status) where.push('status = ?') && bindings.push(q.status);
-    if (q.capability) where.push('capabilities @> ARRAY[?]::text[]') && bindings.push(q.capability);
-    if (q.cursor) where.push('(created_at, id) < (?::timestamptz, ?::uuid)') && bindings.push(...decodeCursor(q.cursor));
-    const { rows } = await knex.raw(`${LIST_AGENTS} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`, [...bindings, q.limit + 1]);
-    const { page, next_cursor } = pageOf(rows as Agent[], q.limit);
+    const values: unknown[] = [];
+    const bind = (v: unknown) => `$${values.push(v)}`;
+    if (q.status) where.push(`status = ${bind(q.status)}`);
+    if (q.capability) where.push(`capabilities @> ARRAY[${bind(q.capability)}]::text[]`);
+    if (q.cursor) {
+      const [at, id] = decodeCursor(q.cursor);
+      where.push(`(created_at, id) < (${bind(at)}::timestamptz, ${bind(id)}::uuid)`);
+    }
+    const rows = await queryRows<{ id: string; at: string; body: string }>(knex, `${LIST_AGENTS_JSON} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ${bind(q.limit + 1)}`, values);
+    const { page, next_cursor } = pageOf(rows.map((r) => ({ ...r, created_at: new Date(r.at) })), q.limit);
     const live = await recentlyOnline(page.map((a) => a.id));
-    ctx.body = { data: page.map((a) => agentJson(a, live.has(a.id))), next_cursor };
+    ctx.type = 'json';
+    ctx.body = `{"data":[${page.map((a) => (live.has(a.id) ? a.body.replace(OFFLINE, ONLINE) : a.body)).join(',')}],"next_cursor":${JSON.stringify(next_cursor)}}`;
   });
 
   // Ranked full-text search over name (weight A), capabilities (B) and description (C).

@@ -14,7 +14,7 @@ import { contractAtUpdate } from '../contract-at-update';
 import { executeContractUpdate, refusedAs, workflowGone } from '../contract-updates';
 import { notFound } from '../errors';
 import { claimIdempotencyKey, optionalIdempotencyKey, REPLAYED_HEADER, requestHash } from '../idempotency';
-import { findContract, findOwnedContract, loadContractDetail, loadContractDetailById, workflowIdFor } from '../contracts-store';
+import { contractDetailText, findContract, findOwnedContract, loadContractDetail, workflowIdFor } from '../contracts-store';
 import type { ApiDeps } from '../deps';
 import { afterCursor, pageOf } from '../pagination';
 import { contractDetailJson, contractJson, contractStateJson } from '../serializers';
@@ -120,7 +120,8 @@ export function contractsRouter(deps: ApiDeps): Router {
 
   // One statement: the contract, its ownership check, bids, deliveries and runs (api/contracts-store.ts).
   r.get('/:id', async (ctx) => {
-    ctx.body = contractDetailJson(await loadContractDetailById(deps, pathId(ctx.params.id), currentUserId(ctx)));
+    ctx.type = 'json';
+    ctx.body = await contractDetailText(deps, pathId(ctx.params.id), currentUserId(ctx));
   });
 
   // The workflow's live view (the getState query), for a UI that wants everything at once.

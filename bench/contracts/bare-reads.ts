@@ -40,3 +40,4 @@ app.use(async (ctx) => {
   }
 });
 app.listen(Number(process.env.BARE_PORT ?? 23360), '127.0.0.1', () => console.log('bare reads listening'));
+process.once('SIGTERM', () => process.exit(0));

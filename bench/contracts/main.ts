@@ -33,8 +33,14 @@ const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => process.exit(130));
 
+// BENCH_PROFILE_DIR: the API and the main worker write V8 CPU profiles there when they exit
+// (open them in Chrome DevTools or speedscope).
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+const PROFILED = new Set(['api', 'worker', 'bare']);
+
 function launch(name: string, script: string, extraEnv: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const profile = PROFILE_DIR && PROFILED.has(name) ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], {
     cwd: ROOT,
     env: { ...process.env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -384,5 +390,7 @@ for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 console.log('\nThe lifecycle reference is a bare workflow of the contract\'s shape on 2026-12-01 (bench/contracts/reference-workflows.ts): 15 no-op activities, 4 updates, 3 timers.');
 
 await connection.close();
-for (const child of children) child.kill('SIGTERM');
+// Each child exits on SIGTERM (and writes its CPU profile, when asked) before the stack stops.
+const exited = Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : (child.once('exit', resolve), child.kill('SIGTERM'))))));
+await Promise.race([exited, sleep(20_000)]);
 process.exit(0);
