@@ -143,7 +143,11 @@ const PENDING = JSON.stringify(PENDING_VALIDATION);
  * loadContractDetailById); a 404 when the contract is missing, deleted or someone else's.
  */
 export async function contractDetailText(deps: { knex: Knex }, id: string, userId?: string): Promise<string> {
-  const [row] = await queryRows<{ body: string | null; detail: Parameters<typeof detailFromJson>[0] | null }>(deps.knex, DETAIL_TEXT_SQL, [id, userId ?? null, PENDING]);
+  const [row] = await queryRows<{ body: string | null; detail: Parameters<typeof detailFromJson>[0] | null }>(deps.knex, {
+    name: 'contract-detail',
+    text: DETAIL_TEXT_SQL,
+    values: [id, userId ?? null, PENDING],
+  });
   if (!row) throw notFound('contract');
   return row.body ?? JSON.stringify(contractDetailJson(detailFromJson(row.detail!)));
 }

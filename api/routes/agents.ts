@@ -269,7 +269,10 @@ export function agentsRouter({ models, knex, auth, config, moduleCompiler, binar
       const [at, id] = decodeCursor(q.cursor);
       where.push(`(created_at, id) < (${bind(at)}::timestamptz, ${bind(id)}::uuid)`);
     }
-    const rows = await queryRows<{ id: string; at: string; body: string }>(knex, `${LIST_AGENTS_JSON} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ${bind(q.limit + 1)}`, values);
+    const limit = bind(q.limit + 1);
+    // One prepared statement per combination of filters.
+    const name = `agents-list/${q.status ? 's' : ''}${q.capability ? 'c' : ''}${q.cursor ? 'k' : ''}`;
+    const rows = await queryRows<{ id: string; at: string; body: string }>(knex, { name, text: `${LIST_AGENTS_JSON} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ${limit}`, values });
     const { page, next_cursor } = pageOf(rows.map((r) => ({ ...r, created_at: new Date(r.at) })), q.limit);
     const live = await recentlyOnline(page.map((a) => a.id));
     ctx.type = 'json';
