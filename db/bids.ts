@@ -1,8 +1,7 @@
 import type { Knex } from 'knex';
 import type { BidView } from '../domain/contract-types';
 import { rooms } from '../lib/events';
-import { appendEvents } from '../lib/outbox';
-import { lockContract } from './contract-transition';
+import { OUTBOX_CHANNEL, OUTBOX_TABLE } from '../lib/outbox';
 
 // The bids' rows are the Postgres copy of the bids the contract's workflow took (the workflow
 // holds them; its update answers with the bid). Two places write that copy, with this one
@@ -12,41 +11,39 @@ import { lockContract } from './contract-transition';
 //
 // A row only moves forward: a revision already stored, or older than the stored one, changes
 // nothing (two replacements confirmed out of order leave the newer), and only a write that
-// changed the row announces `bid:new`.
+// changed the row announces `bid:new`, in the outbox as appendEvents (lib/outbox.ts) writes.
 
-/** Writes the bids in the caller's transaction; the contract's row is locked first, as everywhere. */
-export async function storeBidsIn(trx: Knex.Transaction, contractId: string, bids: readonly BidView[]): Promise<void> {
-  if (bids.length === 0) return;
-  await lockContract(trx, contractId);
-  for (const bid of bids) {
-    const [changed] = await trx('bids')
-      .insert({
-        id: bid.bidId,
-        contract_id: contractId,
-        agent_id: bid.agentId,
-        price_cents: bid.priceCents,
-        eta_seconds: bid.etaSeconds,
-        confidence: bid.confidence,
-        message: bid.message,
-        revision: bid.revision,
-        created_at: bid.submittedAt,
-      })
-      .onConflict(['contract_id', 'agent_id'])
-      .merge(['price_cents', 'eta_seconds', 'confidence', 'message', 'revision'])
-      .where('bids.revision', '<', bid.revision)
-      .returning('id');
-    if (!changed) continue;
-    await appendEvents(trx, contractId, [
-      {
-        type: 'bid:new',
-        rooms: [rooms.contract(contractId)],
-        data: { contract_id: contractId, bid_id: bid.bidId, agent_id: bid.agentId, price_cents: bid.priceCents, eta_seconds: bid.etaSeconds, confidence: bid.confidence, revision: bid.revision },
-      },
-    ]);
-  }
+// One statement per bid (one round trip, atomic on its own): the contract's row locked first, as
+// everywhere, then the bid inserted or moved forward, and `bid:new` appended to the outbox (with
+// the NOTIFY that wakes the relay) only when the row changed.
+const STORE_BID = `
+WITH locked AS (SELECT id FROM contracts WHERE id = :contractId FOR NO KEY UPDATE),
+stored AS (
+  INSERT INTO bids (id, contract_id, agent_id, price_cents, eta_seconds, confidence, message, revision, created_at)
+  SELECT :bidId, locked.id, :agentId, :priceCents, :etaSeconds, :confidence, :message, :revision, :submittedAt FROM locked
+  ON CONFLICT (contract_id, agent_id) DO UPDATE SET
+    price_cents = excluded.price_cents, eta_seconds = excluded.eta_seconds, confidence = excluded.confidence,
+    message = excluded.message, revision = excluded.revision
+  WHERE bids.revision < excluded.revision
+  RETURNING id),
+announced AS (
+  INSERT INTO ${OUTBOX_TABLE} (type, payload, rooms, contract_id)
+  SELECT 'bid:new', :payload::jsonb, :rooms::text[], :contractId FROM stored
+  RETURNING id)
+SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM announced`;
+
+async function storeOne(db: Knex | Knex.Transaction, contractId: string, bid: BidView): Promise<void> {
+  const { bidId, agentId, priceCents, etaSeconds, confidence, message, revision, submittedAt } = bid;
+  const payload = JSON.stringify({ contract_id: contractId, bid_id: bidId, agent_id: agentId, price_cents: priceCents, eta_seconds: etaSeconds, confidence, revision });
+  await db.raw(STORE_BID, { contractId, bidId, agentId, priceCents, etaSeconds, confidence, message, revision, submittedAt, payload, rooms: [rooms.contract(contractId)] });
 }
 
-/** The API's confirmation of one bid the workflow took: its own transaction. */
+/** Writes the bids in the caller's transaction (the award's, or the ending's). */
+export async function storeBidsIn(trx: Knex.Transaction, contractId: string, bids: readonly BidView[]): Promise<void> {
+  for (const bid of bids) await storeOne(trx, contractId, bid);
+}
+
+/** The API's confirmation of one bid the workflow took: one statement. */
 export function storeBid(knex: Knex, contractId: string, bid: BidView): Promise<void> {
-  return knex.transaction((trx) => storeBidsIn(trx, contractId, [bid]));
+  return storeOne(knex, contractId, bid);
 }

@@ -16,7 +16,7 @@ import type { ApiDeps } from '../deps';
 import { HttpError, notFound } from '../errors';
 import { idempotentCreate } from '../idempotency';
 import { assertCleanInput } from '../input-guards';
-import { decodeCursor, pageOf } from '../pagination';
+import { decodeCursor, encodeCursor } from '../pagination';
 import { naming } from '../references';
 import { agentBinaryJson, agentJson } from '../serializers';
 import { capabilities, cents, intFromText, NOT_BLANK, parse, pathId, uuid } from '../validate';
@@ -100,18 +100,36 @@ export function multipart(middleware: (ctx: Context, next: Next) => Promise<unkn
   };
 }
 
-// GET /agents: each agent's JSON (agentJson's, with `online` false) built by Postgres and sent
-// on as text; test/integration/agents-list.test.ts checks it against agentJson. An online agent's
-// flag is set by replacing the first `"online" : false`: that is the key, because a quote inside
-// a JSON string is always escaped, so no string value can hold that text unescaped.
-const LIST_AGENTS_JSON = `SELECT id, ${isoSql('created_at')} AS at, json_build_object(
-  'id', id, 'owner_id', owner_id, 'name', name, 'description', description, 'version', version, 'capabilities', capabilities,
-  'status', status, 'price_cents', price_cents, 'tasks_completed', tasks_completed, 'rating', rating::float8,
-  'binary', CASE WHEN binary_hash IS NOT NULL AND binary_hash <> '' THEN json_build_object('sha256', binary_hash, 'size_bytes', binary_size, 'url', binary_url) END,
-  'online', false, 'last_seen_at', ${isoSql('last_seen_at')}, 'created_at', ${isoSql('created_at')}, 'updated_at', ${isoSql('updated_at')})::text AS body
-FROM agents`;
+// GET /agents: the page's JSON (agentJson's for each agent, with `online` false) built by
+// Postgres in one row and sent on as text; test/integration/agents-list.test.ts checks it
+// against agentJson. An online agent's flag is set in the text: the first `"online" : false`
+// after its `"id" : "<its id>"` is its own key, because a quote inside a JSON string is always
+// escaped, so no string value can hold either text unescaped.
+const agentListSql = (where: string, limit: string) => `
+WITH page AS (
+  SELECT id, created_at, row_number() OVER (ORDER BY created_at DESC, id DESC) AS n, json_build_object(
+    'id', id, 'owner_id', owner_id, 'name', name, 'description', description, 'version', version, 'capabilities', capabilities,
+    'status', status, 'price_cents', price_cents, 'tasks_completed', tasks_completed, 'rating', rating::float8,
+    'binary', CASE WHEN binary_hash IS NOT NULL AND binary_hash <> '' THEN json_build_object('sha256', binary_hash, 'size_bytes', binary_size, 'url', binary_url) END,
+    'online', false, 'last_seen_at', ${isoSql('last_seen_at')}, 'created_at', ${isoSql('created_at')}, 'updated_at', ${isoSql('updated_at')})::text AS body
+  FROM agents WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ${limit}::int + 1)
+SELECT coalesce(string_agg(body, ',' ORDER BY n) FILTER (WHERE n <= ${limit}::int), '') AS data,
+       coalesce(array_agg(id::text ORDER BY n) FILTER (WHERE n <= ${limit}::int), '{}') AS ids,
+       count(*) > ${limit}::int AS more,
+       max(${isoSql('created_at')}) FILTER (WHERE n = ${limit}::int) AS last_at,
+       max(id::text) FILTER (WHERE n = ${limit}::int) AS last_id
+FROM page`;
 const OFFLINE = '"online" : false';
 const ONLINE = '"online" : true';
+
+/** The page's text with these agents' `online` set (see agentListSql). */
+function markOnline(data: string, ids: readonly string[]): string {
+  for (const id of ids) {
+    const at = data.indexOf(OFFLINE, data.indexOf(`"id" : "${id}"`));
+    data = `${data.slice(0, at)}${ONLINE}${data.slice(at + OFFLINE.length)}`;
+  }
+  return data;
+}
 
 async function ownedAgent(db: Knex, agentId: string, userId: string) {
   const agent = await db('agents').where({ id: agentId, owner_id: userId }).whereNull('deleted_at').first('id');
@@ -269,14 +287,18 @@ export function agentsRouter({ models, knex, auth, config, moduleCompiler, binar
       const [at, id] = decodeCursor(q.cursor);
       where.push(`(created_at, id) < (${bind(at)}::timestamptz, ${bind(id)}::uuid)`);
     }
-    const limit = bind(q.limit + 1);
+    const limit = bind(q.limit);
     // One prepared statement per combination of filters.
     const name = `agents-list/${q.status ? 's' : ''}${q.capability ? 'c' : ''}${q.cursor ? 'k' : ''}`;
-    const rows = await queryRows<{ id: string; at: string; body: string }>(knex, { name, text: `${LIST_AGENTS_JSON} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ${limit}`, values });
-    const { page, next_cursor } = pageOf(rows.map((r) => ({ ...r, created_at: new Date(r.at) })), q.limit);
-    const live = await recentlyOnline(page.map((a) => a.id));
+    const [page] = await queryRows<{ data: string; ids: string[]; more: boolean; last_at: string | null; last_id: string | null }>(knex, {
+      name,
+      text: agentListSql(where.join(' AND '), limit),
+      values,
+    });
+    const live = await recentlyOnline(page!.ids);
+    const nextCursor = page!.more ? encodeCursor({ created_at: new Date(page!.last_at!), id: page!.last_id! }) : null;
     ctx.type = 'json';
-    ctx.body = `{"data":[${page.map((a) => (live.has(a.id) ? a.body.replace(OFFLINE, ONLINE) : a.body)).join(',')}],"next_cursor":${JSON.stringify(next_cursor)}}`;
+    ctx.body = `{"data":[${markOnline(page!.data, page!.ids.filter((id) => live.has(id)))}],"next_cursor":${JSON.stringify(nextCursor)}}`;
   });
 
   // Ranked full-text search over name (weight A), capabilities (B) and description (C).

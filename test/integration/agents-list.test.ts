@@ -50,4 +50,7 @@ it('answers what agentJson makes of the rows, page by page, with the online flag
   expect(byId.get(tricky.id)).toMatchObject({ online: true, description: 'looks like its own JSON: "online" : false, "x" : 1 — ✓ 𝄞' });
   expect(byId.get(plain.id)).toMatchObject({ online: false, rating: 4.5, binary: null });
   expect(byId.get(uploaded.body.agent.id)).toMatchObject({ online: true, binary: { sha256: uploaded.body.binary.sha256 } });
+
+  // A filter that matches nothing is an empty page.
+  expect((await api('GET', `/api/v1/agents?capability=${cap}-none`)).body).toStrictEqual({ data: [], next_cursor: null });
 });
