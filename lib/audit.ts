@@ -37,9 +37,15 @@ export async function appendAudit(
   factKey: string,
 ): Promise<Appended> {
   await trx.raw('SELECT pg_advisory_xact_lock(hashtextextended(?, 0))', [`${AUDIT_TABLE}:${contractId}`]);
-  const existing = await trx(AUDIT_TABLE).where({ contract_id: contractId, fact_key: factKey }).first('seq', 'hash');
+  // The fact's record if it is there already, and the chain's head: one round trip.
+  type Link = { seq: number; hash: string } | null;
+  const { rows } = await trx.raw<{ rows: { existing: Link; head: Link }[] }>(
+    `SELECT (SELECT json_build_object('seq', seq, 'hash', hash) FROM ${AUDIT_TABLE} WHERE contract_id = :contractId AND fact_key = :factKey) AS existing,
+            (SELECT json_build_object('seq', seq, 'hash', hash) FROM ${AUDIT_TABLE} WHERE contract_id = :contractId ORDER BY seq DESC LIMIT 1) AS head`,
+    { contractId, factKey },
+  );
+  const { existing, head } = rows[0]!;
   if (existing) return { seq: existing.seq, hash: existing.hash, appended: false };
-  const head = await trx(AUDIT_TABLE).where({ contract_id: contractId }).orderBy('seq', 'desc').first('seq', 'hash');
   const seq = (head?.seq ?? 0) + 1;
   const prevHash: string = head?.hash ?? GENESIS_HASH;
   const { record, hash } = sealRecord({ contract_id: contractId, seq, kind, at: new Date().toISOString(), facts, prev_hash: prevHash });

@@ -12,9 +12,10 @@ export const OUTBOX_CHANNEL = 'hermes_outbox';
 
 export async function appendEvents(trx: Knex.Transaction, contractId: string | null, events: HermesEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await trx(OUTBOX_TABLE).insert(
-    events.map((e) => ({ type: e.type, payload: JSON.stringify(e.data), rooms: e.rooms, contract_id: contractId })),
-  );
-  // Delivered at commit, and not at all on rollback.
-  await trx.raw('SELECT pg_notify(?, ?)', [OUTBOX_CHANNEL, '']);
+  // The rows and the NOTIFY in one round trip; the NOTIFY is delivered at commit, and not at all on rollback.
+  const insert = trx(OUTBOX_TABLE)
+    .insert(events.map((e) => ({ type: e.type, payload: JSON.stringify(e.data), rooms: e.rooms, contract_id: contractId })))
+    .returning('id')
+    .toSQL();
+  await trx.raw(`WITH appended AS (${insert.sql}) SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM (SELECT 1 FROM appended LIMIT 1) one`, insert.bindings);
 }

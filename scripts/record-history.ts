@@ -124,8 +124,8 @@ async function record() {
   return handle.fetchHistory();
 }
 
-await Promise.all([
-  sandboxWorker.runUntil(
+try {
+  await sandboxWorker.runUntil(
     worker.runUntil(async () => {
       const history = await record();
       // Protobuf bytes, not JSON: the SDK's JSON helpers trip over its two nested protobufjs copies.
@@ -133,6 +133,8 @@ await Promise.all([
       writeFileSync(out, History.encode(History.create(history)).finish());
       console.log(`recorded ${history.events?.length} events to ${out}`);
     }),
-  ),
-]);
-await env.teardown();
+  );
+} finally {
+  // A failed recording must not leave its test server running.
+  await env.teardown();
+}
