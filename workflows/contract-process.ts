@@ -16,7 +16,11 @@ import { missingCapabilities } from '../domain/capabilities';
 import type { ErrorCode } from '../domain/errors';
 import type { ExecutionPlan, ExecutionReport } from '../domain/execution';
 import { TERMINAL_STATUSES, type ContractStatus, type FailureReason } from '../domain/statuses';
+import { textProblem } from '../domain/text';
 import type { Caller } from './contract-messages';
+
+/** The largest value of a Postgres integer column (bids.eta_seconds). */
+const MAX_INT4 = 2_147_483_647;
 
 // The contract's state, and the checks that guard every update. Every change goes through a
 // method here; the workflow and its handlers read the getters. No I/O and no clock of its
@@ -250,7 +254,12 @@ export class ContractProcess {
       refuse('BIDDING_CLOSED', 'bidding on this contract is closed');
     }
     if (!Number.isSafeInteger(req.priceCents) || req.priceCents < 0) refuse('VALIDATION_ERROR', 'price must be whole cents ≥ 0', 'price_cents');
-    if (!Number.isSafeInteger(req.etaSeconds) || req.etaSeconds <= 0) refuse('VALIDATION_ERROR', 'ETA must be a positive number of seconds', 'eta_seconds');
+    // The bid's row is written after the workflow took it (db/bids.ts), so what its columns
+    // cannot hold is refused here, before it is taken: a bid Postgres would refuse must never
+    // reach the award's or the ending's write.
+    if (!Number.isSafeInteger(req.etaSeconds) || req.etaSeconds <= 0 || req.etaSeconds > MAX_INT4) refuse('VALIDATION_ERROR', 'ETA must be a positive number of seconds', 'eta_seconds');
+    const messageProblem = req.message === undefined || req.message === null ? null : typeof req.message === 'string' ? textProblem(req.message) : 'must be text';
+    if (messageProblem) refuse('VALIDATION_ERROR', `message ${messageProblem}`, 'message');
     if (!(req.confidence >= 0 && req.confidence <= 1)) refuse('VALIDATION_ERROR', 'confidence must be between 0 and 1', 'confidence');
     if (req.priceCents > this.input.rewardCents) {
       refuse('PRICE_ABOVE_REWARD', `price ${req.priceCents} exceeds the reward of ${this.input.rewardCents} cents`, 'price_cents');
