@@ -58,8 +58,9 @@ export async function finish(
 ): Promise<ContractOutcome> {
   await escrow.release(failureReason ?? status.toLowerCase());
   const metric = c.award && isAgentFailure(failureReason) ? failureMetric(c, failureReason, actualSeconds) : undefined;
-  // Never awarded: the bids it took are written here, as an award would have (db/bids.ts).
-  const bids = c.award ? [] : [...c.bids.values()];
+  // Never awarded: the bids it took are written here, as an award would have (db/bids.ts) —
+  // unless a fault ends it: the fault may be a bid Postgres refused, and the end must be written.
+  const bids = c.award || failureReason === 'system_error' ? [] : [...c.bids.values()];
   const closedAt = nowIso();
   c.decide(status);
   await setContractStatus(c.input.contractId, status, { failureReason, statusDetail: detail, closedAt }, { metric, bids });

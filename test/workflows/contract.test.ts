@@ -275,4 +275,19 @@ describe('writes that fail', () => {
       t.recorder.holdStatus = 'authorized';
     }
   });
+
+  it('ends FAILED/system_error, and writes that end, when Postgres refuses the award with its bids', async () => {
+    const { input, handle } = await start();
+    t.recorder.failWith = (name, args) => (name === 'recordAward' && args[0] === input.contractId ? 'data' : null);
+    try {
+      await handle.executeUpdate(submitBid, { args: [bid({ priceCents: 2_500 })] });
+      await handle.executeUpdate(closeBidding, { args: [{ userId: input.userId }] });
+      expect(await handle.result()).toMatchObject({ status: 'FAILED', failureReason: 'system_error' });
+      // The end is written without the bids that may be what Postgres refused.
+      const ending = callsFor('setContractStatus', input.contractId).find((args) => args[1] === 'FAILED');
+      expect(ending?.[3]).toMatchObject({ bids: [] });
+    } finally {
+      t.recorder.failWith = () => null;
+    }
+  });
 });
