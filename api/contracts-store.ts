@@ -66,20 +66,13 @@ function detailFromJson(d: { contract: Json; bids: Json[]; deliveries: Json[]; e
 }
 
 /**
- * GET /contracts/:id in one statement: the contract (the user's own, when `userId` is given)
- * with its bids, deliveries and sandbox runs; a 404 when it is missing, deleted or someone
- * else's.
+ * A contract with its bids, deliveries and sandbox runs, in order, in one statement (the
+ * contract answers of the update routes); a 404 when it is missing or deleted.
  */
-export async function loadContractDetailById(deps: { knex: Knex }, id: string, userId?: string): Promise<ContractDetail> {
-  const sql = userId === undefined ? DETAIL_SQL : `${DETAIL_SQL} AND c.user_id = ?`;
-  const { rows } = await deps.knex.raw(sql, userId === undefined ? [id] : [id, userId]);
+export async function loadContractDetail(deps: { knex: Knex }, contract: Pick<Contract, 'id'>): Promise<ContractDetail> {
+  const { rows } = await deps.knex.raw(DETAIL_SQL, [contract.id]);
   if (!rows[0]) throw notFound('contract');
   return detailFromJson(rows[0].detail);
-}
-
-/** The contract's bids, deliveries and sandbox runs, in order, with its row (read again, whole). */
-export async function loadContractDetail(deps: { knex: Knex }, contract: Pick<Contract, 'id'>): Promise<ContractDetail> {
-  return loadContractDetailById(deps, contract.id);
 }
 
 // --- GET /contracts/:id as JSON text built by Postgres -----------------------------------------
@@ -135,18 +128,18 @@ const DETAIL_TEXT_SQL = `
 SELECT CASE WHEN x.runs THEN NULL ELSE ${CONTRACT_JSON_SQL} END AS body,
        CASE WHEN x.runs THEN ${DETAIL_JSON} END AS detail
 FROM contracts c, LATERAL (SELECT EXISTS (SELECT 1 FROM task_results t WHERE t.contract_id = c.id) AS runs) x
-WHERE c.id = $1 AND c.deleted_at IS NULL AND ($2::uuid IS NULL OR c.user_id = $2::uuid)`;
+WHERE c.id = $1 AND c.deleted_at IS NULL AND c.user_id = $2`;
 const PENDING = JSON.stringify(PENDING_VALIDATION);
 
 /**
  * GET /contracts/:id's body as JSON text (what contractDetailJson makes of
- * loadContractDetailById); a 404 when the contract is missing, deleted or someone else's.
+ * loadContractDetail), the user's own; a 404 when the contract is missing, deleted or someone else's.
  */
-export async function contractDetailText(deps: { knex: Knex }, id: string, userId?: string): Promise<string> {
+export async function contractDetailText(deps: { knex: Knex }, id: string, userId: string): Promise<string> {
   const [row] = await queryRows<{ body: string | null; detail: Parameters<typeof detailFromJson>[0] | null }>(deps.knex, {
     name: 'contract-detail',
     text: DETAIL_TEXT_SQL,
-    values: [id, userId ?? null, PENDING],
+    values: [id, userId, PENDING],
   });
   if (!row) throw notFound('contract');
   return row.body ?? JSON.stringify(contractDetailJson(detailFromJson(row.detail!)));

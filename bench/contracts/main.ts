@@ -33,7 +33,8 @@ const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => process.exit(130));
 
-// BENCH_PROFILE_DIR: the API and the main worker write V8 CPU profiles there when they exit
+// BENCH_PROFILE_DIR: the API, the main worker and the bare read server write V8 CPU profiles
+// there when they exit
 // (open them in Chrome DevTools or speedscope).
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
 const PROFILED = new Set(['api', 'worker', 'bare']);
