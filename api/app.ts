@@ -58,10 +58,12 @@ export function createApp(deps: ApiDeps): Koa {
   app.use((ctx, next) => (ctx.path.startsWith(RAW_BODY_PREFIX) ? text(ctx, next) : json(ctx, next)));
   app.use(cleanInput({ rawBodyPrefixes: [RAW_BODY_PREFIX] }));
 
+  // Each router's routes join this one's table, so its allowedMethods (below) answers 405/501 for
+  // all of them; one per router would add a middleware to every request for nothing.
   const api = new Router({ prefix: '/api/v1' });
   for (const router of [authRouter, agentsRouter, auditRouter, contractsRouter, verifiersRouter, preferencesRouter, meshRouter, tasksRouter, paymentsRouter, walletRouter, marketplaceRouter, a2aRouter, webhooksRouter, docsRouter]) {
     const r = router(deps);
-    api.use(r.routes(), r.allowedMethods());
+    api.use(r.routes());
   }
   const health = healthRouter(deps);
   app.use(health.routes());

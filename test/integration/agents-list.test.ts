@@ -5,10 +5,11 @@ import { presenceKey } from '../../lib/events';
 import { registerAgent, registerUser, startPlatform, uploadAgent, type Platform } from '../support/platform';
 import { fixture, withNonce } from '../support/wasm';
 
-// GET /agents is JSON built by Postgres and sent on as text (api/routes/agents.ts); agentJson
-// (api/serializers.ts) stays the definition of an agent's JSON. The two must agree, value for
-// value, across pages, for agents with and without a binary, rated or not, online or not, and
-// with text that looks like the JSON around it.
+// GET /agents is each agent's JSON as Postgres keeps it in its row (list_json, rewritten by a
+// trigger on every insert and update) joined and sent on as text (api/routes/agents.ts);
+// agentJson (api/serializers.ts) stays the definition of an agent's JSON. The two must agree,
+// value for value, across pages, for agents registered, updated and uploaded, with and without a
+// binary, rated or not, online or not, and with text that looks like the JSON around it.
 let platform: Platform;
 beforeAll(async () => {
   platform = await startPlatform();
