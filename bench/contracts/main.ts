@@ -260,9 +260,16 @@ async function roundTrips(one: () => Promise<unknown>, n: number): Promise<numbe
   return out;
 }
 
+interface Load {
+  perSecond: number;
+  /** CPU per request (ms) of the server that answered, Postgres and this process (the client). */
+  cpu: { server: number; postgres: number; client: number };
+}
+
 /** Requests per second with `connections` clients, each sending the next request on the answer. */
-async function load(url: string, headers: Record<string, string>, seconds: number, connections: number): Promise<number> {
+async function load(url: string, headers: Record<string, string>, seconds: number, connections: number, server: 'api' | 'bare'): Promise<Load> {
   const end = performance.now() + seconds * 1000;
+  const before = snapshot(pids);
   let done = 0;
   await Promise.all(
     Array.from({ length: connections }, async () => {
@@ -273,7 +280,8 @@ async function load(url: string, headers: Record<string, string>, seconds: numbe
       }
     }),
   );
-  return done / seconds;
+  const cpu = diff(snapshot(pids), before);
+  return { perSecond: done / seconds, cpu: { server: cpu[server]! / done, postgres: cpu.postgres! / done, client: cpu.bench! / done } };
 }
 
 // Warm-up: compile paths, fill caches, let the workers' sticky caches hold a few runs.
@@ -307,14 +315,14 @@ await bareWf.signal('stop');
 say('read routes against bare Koa + pg');
 const settled = (await hermesContract()).id;
 const userHeaders = { Authorization: `Bearer ${owner.token}` };
-const reads = { contract: [] as number[], bareContract: [] as number[], agents: [] as number[], bareAgents: [] as number[], hello: [] as number[] };
+const reads = { contract: [] as Load[], bareContract: [] as Load[], agents: [] as Load[], bareAgents: [] as Load[], hello: [] as Load[] };
 for (let rep = 0; rep < settings.reps; rep++) {
   const { readSeconds: s, readConnections: n } = settings;
-  reads.contract.push(await load(`${apiBase}/contracts/${settled}`, userHeaders, s, n));
-  reads.bareContract.push(await load(`http://127.0.0.1:${settings.barePort}/contracts/${settled}`, {}, s, n));
-  reads.agents.push(await load(`${apiBase}/agents`, {}, s, n));
-  reads.bareAgents.push(await load(`http://127.0.0.1:${settings.barePort}/agents`, {}, s, n));
-  reads.hello.push(await load(`http://127.0.0.1:${settings.barePort}/hello`, {}, s, n));
+  reads.contract.push(await load(`${apiBase}/contracts/${settled}`, userHeaders, s, n, 'api'));
+  reads.bareContract.push(await load(`http://127.0.0.1:${settings.barePort}/contracts/${settled}`, {}, s, n, 'bare'));
+  reads.agents.push(await load(`${apiBase}/agents`, {}, s, n, 'api'));
+  reads.bareAgents.push(await load(`http://127.0.0.1:${settings.barePort}/agents`, {}, s, n, 'bare'));
+  reads.hello.push(await load(`http://127.0.0.1:${settings.barePort}/hello`, {}, s, n, 'bare'));
 }
 
 // ---- report --------------------------------------------------------------------------------
@@ -374,14 +382,14 @@ rows.push([
   `${f1(median(pingsWithActivity))} / ${f1(quantile(pingsWithActivity, 0.99))}`,
   `${ratio(median(bids), median(pingsWithActivity))} / ${ratio(quantile(bids, 0.99), quantile(pingsWithActivity, 0.99))}`,
 ]);
-const c = median(reads.contract);
-const bc = median(reads.bareContract);
-const a = median(reads.agents);
-const ba = median(reads.bareAgents);
-const hello = median(reads.hello);
-rows.push([`GET /contracts/:id req/s, ${settings.readConnections} connections; reference: Koa + pg, one query`, f1(c), f1(bc), ratio(c, bc)]);
-rows.push([`GET /agents req/s, ${settings.readConnections} connections; reference: Koa + pg, one query`, f1(a), f1(ba), ratio(a, ba)]);
-rows.push(['bare Koa hello-world req/s (the floor of this machine)', '', f1(hello), '']);
+const perSecond = (ls: Load[]) => median(ls.map((l) => l.perSecond));
+// CPU per request as "server / postgres / client" µs, medians over the repetitions.
+const readCpu = (ls: Load[]) => (['server', 'postgres', 'client'] as const).map((k) => Math.round(median(ls.map((l) => l.cpu[k])) * 1000)).join(' / ');
+for (const [route, hermes, bare] of [['GET /contracts/:id', reads.contract, reads.bareContract], ['GET /agents', reads.agents, reads.bareAgents]] as const) {
+  rows.push([`${route} req/s, ${settings.readConnections} connections; reference: Koa + pg, one query`, f1(perSecond(hermes)), f1(perSecond(bare)), ratio(perSecond(hermes), perSecond(bare))]);
+  rows.push([`${route} CPU per request, µs: server / Postgres / load client`, readCpu(hermes), readCpu(bare), '']);
+}
+rows.push(['bare Koa hello-world req/s (the floor of this machine)', '', f1(perSecond(reads.hello)), '']);
 
 const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 console.log(`\nHermes against the fixed references (median of ${settings.reps} interleaved repetitions; ${settings.serial} contracts at 1 in flight and ${settings.parallel} at ${settings.inFlight} per repetition; load average ${load1}):\n`);
