@@ -172,21 +172,28 @@ const agent = agents[0]!;
 
 const CONTRACT = { intent: 'benchmark contract', reward_cents: 1000, required_capabilities: ['bench'], bidding_window_seconds: 3600, delivery_window_seconds: 3600, review_window_seconds: 3600 };
 
-async function retryRefused<T>(attempt: () => Promise<T | null>): Promise<T> {
-  for (;;) {
-    const done = await attempt();
-    if (done !== null) return done;
+/** Calls `attempt` every 25 ms until it is not refused (null); returns how many times it was. */
+async function retryRefused(attempt: () => Promise<unknown>): Promise<number> {
+  for (let refused = 0; ; refused++) {
+    if ((await attempt()) !== null) return refused;
     await sleep(25);
   }
 }
 
-async function hermesContract(): Promise<{ ms: number; id: string }> {
+interface OneContract {
+  ms: number;
+  id: string;
+  /** Deliveries refused because the work had not started yet (the client polls every 25 ms). */
+  refused: number;
+}
+
+async function hermesContract(): Promise<OneContract> {
   const t0 = performance.now();
   const c = await must('POST', '/contracts', owner, CONTRACT);
   await must('POST', '/mesh/bid', agent, { contract_id: c.id, price_cents: 900, eta_seconds: 60, confidence: 0.9 });
   await must('POST', `/contracts/${c.id}/close-bidding`, owner);
   // Refused until the award (403 NOT_AWARDED_AGENT), escrow hold and IN_PROGRESS (409) are done.
-  await retryRefused(async () => {
+  const refused = await retryRefused(async () => {
     const res = await call('POST', '/mesh/deliver', agent, { contract_id: c.id, output: { summary: 'benchmark delivery' } });
     if (res.status === 409 || res.body?.error?.code === 'NOT_AWARDED_AGENT') return null;
     if (res.status >= 300) throw new Error(`deliver: ${res.status} ${JSON.stringify(res.body)}`);
@@ -195,15 +202,15 @@ async function hermesContract(): Promise<{ ms: number; id: string }> {
   await must('POST', `/contracts/${c.id}/accept`, owner, { rating: 5 });
   const outcome = await temporal.workflow.getHandle(c.workflow_id).result();
   if (outcome?.status !== 'SETTLED') throw new Error(`contract ${c.id} ended ${JSON.stringify(outcome)}`);
-  return { ms: performance.now() - t0, id: c.id };
+  return { ms: performance.now() - t0, id: c.id, refused };
 }
 
-async function referenceContract(): Promise<{ ms: number; id: string }> {
+async function referenceContract(): Promise<OneContract> {
   const t0 = performance.now();
   const h = await temporal.workflow.start('referenceContract', { taskQueue: 'bench-reference', workflowId: `reference-${randomUUID()}` });
   await h.executeUpdate('bid', { args: ['agent'] });
   await h.executeUpdate('closeBidding');
-  await retryRefused(async () => {
+  const refused = await retryRefused(async () => {
     try {
       return await h.executeUpdate('deliver', { args: ['output'] });
     } catch (err) {
@@ -213,7 +220,7 @@ async function referenceContract(): Promise<{ ms: number; id: string }> {
   });
   await h.executeUpdate('accept', { args: [5] });
   await h.result();
-  return { ms: performance.now() - t0, id: h.workflowId };
+  return { ms: performance.now() - t0, id: h.workflowId, refused };
 }
 
 // ---- measurements --------------------------------------------------------------------------
@@ -230,23 +237,27 @@ interface Throughput {
   p99: number;
   cpu: CpuSnapshot;
   count: number;
+  refused: number;
 }
 
-async function throughput(one: () => Promise<{ ms: number }>, count: number, inFlight: number): Promise<Throughput> {
+async function throughput(one: () => Promise<OneContract>, count: number, inFlight: number): Promise<Throughput> {
   const before = snapshot(pids);
   const t0 = performance.now();
   const latencies: number[] = [];
   let next = 0;
+  let refused = 0;
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
       while (next < count) {
         next++;
-        latencies.push((await one()).ms);
+        const done = await one();
+        latencies.push(done.ms);
+        refused += done.refused;
       }
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  return { perSecond: count / seconds, p50: median(latencies), p99: quantile(latencies, 0.99), cpu: diff(snapshot(pids), before), count };
+  return { perSecond: count / seconds, p50: median(latencies), p99: quantile(latencies, 0.99), cpu: diff(snapshot(pids), before), count, refused };
 }
 
 /** Sequential round trips of `one`, in ms. */
@@ -369,6 +380,15 @@ rows.push([
   `${f1(hTotal)} (${hermesProcs.map((k) => `${k} ${f1(hcpu[k] ?? 0)}`).join(', ')})`,
   `${f1(rTotal)} (${referenceProcs.map((k) => `${k} ${f1(rcpu[k] ?? 0)}`).join(', ')})`,
   ratio(hTotal, rTotal),
+]);
+// Each refused delivery is an Update the workflow's validator turned down: Temporal and worker
+// work that grows with the time from close-bidding to the work's start.
+const refusedPer = (rs: Throughput[]) => rs.reduce((s, r) => s + r.refused, 0) / rs.reduce((s, r) => s + r.count, 0);
+rows.push([
+  `deliveries refused before the work started, per contract, ${settings.inFlight} in flight (the client retries every 25 ms)`,
+  f1(refusedPer(results.hermesN)),
+  f1(refusedPer(results.referenceN)),
+  ratio(refusedPer(results.hermesN), refusedPer(results.referenceN)),
 ]);
 rows.push([
   'bid round trip p50 / p99 (ms), 1 in flight; reference: bare Update, no activity',
