@@ -115,12 +115,14 @@ export function createContractActivities({
       return knex.transaction(async (trx) => {
         await storeBidsIn(trx, contractId, bids);
         await transitionContract(trx, contractId, 'AWARDED', { award });
-        await trx('bids').where({ contract_id: contractId }).update({
-          status: trx.raw("CASE WHEN id = ? THEN 'awarded'::bid_status ELSE 'lost'::bid_status END", [award.bidId]),
-        });
-        for (const r of award.ranking) {
-          await trx('bids').where({ id: r.bidId }).update({ score: JSON.stringify(r) });
-        }
+        // Every bid won or lost, with its score from the ranking, in one statement.
+        const scores = JSON.stringify(Object.fromEntries(award.ranking.map((r) => [r.bidId, r])));
+        await trx('bids')
+          .where({ contract_id: contractId })
+          .update({
+            status: trx.raw("CASE WHEN id = ? THEN 'awarded'::bid_status ELSE 'lost'::bid_status END", [award.bidId]),
+            score: trx.raw('coalesce(?::jsonb -> id::text, score)', [scores]),
+          });
         await appendAudit(
           trx,
           contractId,
@@ -159,17 +161,17 @@ export function createContractActivities({
     ): Promise<void> {
       const { metric, bids = [] } = also;
       const changed = await knex.transaction(async (trx) => {
-        await lockContract(trx, contractId); // the contract's row first, as everywhere
+        const before = await lockContract(trx, contractId); // the contract's row first, as everywhere
         await storeBidsIn(trx, contractId, bids);
         if (metric) await recordAgentMetricIn(trx, metric);
-        return transitionContract(trx, contractId, status, fields);
+        return transitionContract(trx, contractId, status, fields, { status: before });
       });
       if (changed) countEnded(metrics, status, fields.failureReason);
     },
 
     async recordDelivery(contractId: string, delivery: DeliveryView, reviewDeadline: string): Promise<void> {
       await knex.transaction(async (trx) => {
-        await lockContract(trx, contractId);
+        const before = await lockContract(trx, contractId);
         const [created] = await trx('deliveries')
           .insert({
             id: delivery.deliveryId,
@@ -211,7 +213,7 @@ export function createContractActivities({
             `delivery/${delivery.attempt}`,
           );
         }
-        await transitionContract(trx, contractId, 'DELIVERED', { deliveredAt: delivery.deliveredAt, reviewDeadline });
+        await transitionContract(trx, contractId, 'DELIVERED', { deliveredAt: delivery.deliveredAt, reviewDeadline }, { status: before });
       });
     },
 

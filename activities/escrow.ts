@@ -193,7 +193,7 @@ export function createEscrowActivities({
         // Only from AWARDED: an attempt that timed out and commits late must not reopen a contract
         // that has since ended.
         if (status === 'authorized' && input.startWork && contractStatus === 'AWARDED') {
-          await transitionContract(trx, input.contractId, 'IN_PROGRESS', { deliveryDeadline: input.startWork.deliveryDeadline });
+          await transitionContract(trx, input.contractId, 'IN_PROGRESS', { deliveryDeadline: input.startWork.deliveryDeadline }, { status: contractStatus });
         }
         return toView(row, config);
       });
@@ -293,7 +293,7 @@ export function createEscrowActivities({
       let payment: PaymentView | null = null;
       const changed = await knex
         .transaction(async (trx) => {
-          await lockContract(trx, input.contractId);
+          const before = await lockContract(trx, input.contractId);
           if (input.capture) payment = await markCaptured(trx, input.capture);
           if (input.metric) await recordAgentMetricIn(trx, input.metric);
           const { feeCents, payoutCents } = splitPlatformFee(input.priceCents, config.PLATFORM_FEE_BPS);
@@ -326,7 +326,7 @@ export function createEscrowActivities({
             settlement.ledger_transaction_id = posted.transactionId;
           }
           await appendAudit(trx, input.contractId, 'settlement', settlement, 'settlement');
-          return transitionContract(trx, input.contractId, 'SETTLED', { closedAt: input.closedAt });
+          return transitionContract(trx, input.contractId, 'SETTLED', { closedAt: input.closedAt }, { status: before });
         })
         .catch(async (err: unknown) => {
           // Stripe captured and the settlement could not be written: the capture is booked on its

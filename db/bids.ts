@@ -13,37 +13,53 @@ import { OUTBOX_CHANNEL, OUTBOX_TABLE } from '../lib/outbox';
 // nothing (two replacements confirmed out of order leave the newer), and only a write that
 // changed the row announces `bid:new`, in the outbox as appendEvents (lib/outbox.ts) writes.
 
-// One statement per bid (one round trip, atomic on its own): the contract's row locked first, as
-// everywhere, then the bid inserted or moved forward, and `bid:new` appended to the outbox (with
-// the NOTIFY that wakes the relay) only when the row changed.
-const STORE_BID = `
+// One statement for any number of bids (one round trip, atomic on its own): the contract's row
+// locked first, as everywhere, then each bid inserted or moved forward, and `bid:new` appended to
+// the outbox for each row that changed, in the bids' order (with the NOTIFY that wakes the relay).
+const STORE_BIDS = `
 WITH locked AS (SELECT id FROM contracts WHERE id = :contractId FOR NO KEY UPDATE),
+input AS (
+  SELECT * FROM jsonb_to_recordset(:bids::jsonb) AS x(
+    n integer, bid_id uuid, agent_id uuid, price_cents bigint, eta_seconds integer, confidence numeric,
+    message text, revision integer, submitted_at timestamptz, payload jsonb)),
 stored AS (
   INSERT INTO bids (id, contract_id, agent_id, price_cents, eta_seconds, confidence, message, revision, created_at)
-  SELECT :bidId, locked.id, :agentId, :priceCents, :etaSeconds, :confidence, :message, :revision, :submittedAt FROM locked
+  SELECT i.bid_id, locked.id, i.agent_id, i.price_cents, i.eta_seconds, i.confidence, i.message, i.revision, i.submitted_at
+  FROM input i, locked ORDER BY i.n
   ON CONFLICT (contract_id, agent_id) DO UPDATE SET
     price_cents = excluded.price_cents, eta_seconds = excluded.eta_seconds, confidence = excluded.confidence,
     message = excluded.message, revision = excluded.revision
   WHERE bids.revision < excluded.revision
-  RETURNING id),
+  RETURNING agent_id),
 announced AS (
   INSERT INTO ${OUTBOX_TABLE} (type, payload, rooms, contract_id)
-  SELECT 'bid:new', :payload::jsonb, :rooms::text[], :contractId FROM stored
+  SELECT 'bid:new', i.payload, :rooms::text[], :contractId FROM stored JOIN input i USING (agent_id) ORDER BY i.n
   RETURNING id)
-SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM announced`;
+SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM (SELECT 1 FROM announced LIMIT 1) one`;
 
-async function storeOne(db: Knex | Knex.Transaction, contractId: string, bid: BidView): Promise<void> {
-  const { bidId, agentId, priceCents, etaSeconds, confidence, message, revision, submittedAt } = bid;
-  const payload = JSON.stringify({ contract_id: contractId, bid_id: bidId, agent_id: agentId, price_cents: priceCents, eta_seconds: etaSeconds, confidence, revision });
-  await db.raw(STORE_BID, { contractId, bidId, agentId, priceCents, etaSeconds, confidence, message, revision, submittedAt, payload, rooms: [rooms.contract(contractId)] });
+async function store(db: Knex | Knex.Transaction, contractId: string, bids: readonly BidView[]): Promise<void> {
+  if (bids.length === 0) return;
+  const rows = bids.map(({ bidId, agentId, priceCents, etaSeconds, confidence, message, revision, submittedAt }, n) => ({
+    n,
+    bid_id: bidId,
+    agent_id: agentId,
+    price_cents: priceCents,
+    eta_seconds: etaSeconds,
+    confidence,
+    message,
+    revision,
+    submitted_at: submittedAt,
+    payload: { contract_id: contractId, bid_id: bidId, agent_id: agentId, price_cents: priceCents, eta_seconds: etaSeconds, confidence, revision },
+  }));
+  await db.raw(STORE_BIDS, { contractId, bids: JSON.stringify(rows), rooms: [rooms.contract(contractId)] });
 }
 
 /** Writes the bids in the caller's transaction (the award's, or the ending's). */
 export async function storeBidsIn(trx: Knex.Transaction, contractId: string, bids: readonly BidView[]): Promise<void> {
-  for (const bid of bids) await storeOne(trx, contractId, bid);
+  await store(trx, contractId, bids);
 }
 
 /** The API's confirmation of one bid the workflow took: one statement. */
 export function storeBid(knex: Knex, contractId: string, bid: BidView): Promise<void> {
-  return storeOne(knex, contractId, bid);
+  return store(knex, contractId, [bid]);
 }

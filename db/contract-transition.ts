@@ -34,23 +34,31 @@ export async function lockContract(trx: Knex.Transaction, contractId: string): P
  * Sets the status and fields; if the status changed, appends `contract:status` and what the
  * transition implies. A repeat (an activity retried after its commit, or a second write of
  * the same status) refreshes the fields and announces nothing. Returns whether it changed.
+ * `locked`: the status lockContract returned, when this transaction already holds the lock.
  */
 export async function transitionContract(
   trx: Knex.Transaction,
   contractId: string,
   status: ContractStatus,
   fields: TransitionFields = {},
+  locked?: { status: ContractStatus | undefined },
 ): Promise<boolean> {
-  const before = await lockContract(trx, contractId);
+  const before = locked ? locked.status : await lockContract(trx, contractId);
   // No row: the contract was never persisted, so there is nothing to change or tell.
   if (before === undefined) return false;
   // A retried IN_PROGRESS write that lands after the delivery's: the delivery stands.
   if (before === 'DELIVERED' && status === 'IN_PROGRESS') return false;
-  const [row] = await trx('contracts').where({ id: contractId }).update({ status, ...columns(fields) }).returning('*');
+  const terminal = TERMINAL_STATUSES.includes(status);
+  // An ending tells the agents that bid: who they are comes back with the update.
+  const bidders = trx.raw(`(SELECT coalesce(array_agg(b.agent_id::text ORDER BY b.created_at, b.id), '{}') FROM bids b WHERE b.contract_id = contracts.id) AS bidder_ids`);
+  const [row] = await trx('contracts')
+    .where({ id: contractId })
+    .update({ status, ...columns(fields) })
+    .returning(terminal ? ['*', bidders] : '*');
   if (before === status) return false;
-  await appendEvents(trx, contractId, await impliedEvents(trx, row));
+  await appendEvents(trx, contractId, impliedEvents(row));
   // The contract's end, in its audit chain (a later Stripe refund or dispute may follow it).
-  if (TERMINAL_STATUSES.includes(status)) {
+  if (terminal) {
     await appendAudit(
       trx,
       contractId,
@@ -87,7 +95,7 @@ function columns(f: TransitionFields): Record<string, unknown> {
   return set;
 }
 
-async function impliedEvents(trx: Knex.Transaction, c: Record<string, any>): Promise<HermesEvent[]> {
+function impliedEvents(c: Record<string, any>): HermesEvent[] {
   const status = c.status as ContractStatus;
   const events: HermesEvent[] = [
     {
@@ -106,7 +114,7 @@ async function impliedEvents(trx: Knex.Transaction, c: Record<string, any>): Pro
   }
   if (TERMINAL_STATUSES.includes(status)) {
     // Agents that bid hear when the contract ends: cancelled, or closed any other way.
-    const bidders = (await trx('bids').where({ contract_id: c.id }).pluck('agent_id')).map((id: string) => rooms.agent(id));
+    const bidders = (c.bidder_ids as string[]).map((id) => rooms.agent(id));
     if (bidders.length) {
       events.push({ type: status === 'CANCELLED' ? 'contract:cancelled' : 'contract:closed', rooms: bidders, data: { contract_id: c.id, status } });
     }

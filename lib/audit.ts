@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { escapeLiteral } from 'pg';
 import { TERMINAL_STATUSES } from '../domain/statuses';
 import { ChainVerifier, GENESIS_HASH, sealRecord, verifyChain, type AuditKind, type ChainBreak, type ChainVerdict, type StoredAuditRecord } from '../domain/audit';
 
@@ -36,15 +37,18 @@ export async function appendAudit(
   facts: Record<string, unknown>,
   factKey: string,
 ): Promise<Appended> {
-  await trx.raw('SELECT pg_advisory_xact_lock(hashtextextended(?, 0))', [`${AUDIT_TABLE}:${contractId}`]);
-  // The fact's record if it is there already, and the chain's head: one round trip.
+  // The lock, then the fact's record if it is there already and the chain's head: two statements
+  // in one round trip. They must be two (the second's snapshot is taken after the lock is held,
+  // so it sees the append of whoever held it before), which the simple query protocol allows
+  // only without bind parameters: the values are quoted literals (pg's escapeLiteral).
   type Link = { seq: number; hash: string } | null;
-  const { rows } = await trx.raw<{ rows: { existing: Link; head: Link }[] }>(
-    `SELECT (SELECT json_build_object('seq', seq, 'hash', hash) FROM ${AUDIT_TABLE} WHERE contract_id = :contractId AND fact_key = :factKey) AS existing,
-            (SELECT json_build_object('seq', seq, 'hash', hash) FROM ${AUDIT_TABLE} WHERE contract_id = :contractId ORDER BY seq DESC LIMIT 1) AS head`,
-    { contractId, factKey },
-  );
-  const { existing, head } = rows[0]!;
+  const id = escapeLiteral(contractId);
+  const results = (await trx.raw(
+    `SELECT pg_advisory_xact_lock(hashtextextended(${escapeLiteral(`${AUDIT_TABLE}:${contractId}`)}, 0));
+     SELECT (SELECT json_build_object('seq', seq, 'hash', hash) FROM ${AUDIT_TABLE} WHERE contract_id = ${id} AND fact_key = ${escapeLiteral(factKey)}) AS existing,
+            (SELECT json_build_object('seq', seq, 'hash', hash) FROM ${AUDIT_TABLE} WHERE contract_id = ${id} ORDER BY seq DESC LIMIT 1) AS head`,
+  )) as [unknown, { rows: { existing: Link; head: Link }[] }];
+  const { existing, head } = results[1].rows[0]!;
   if (existing) return { seq: existing.seq, hash: existing.hash, appended: false };
   const seq = (head?.seq ?? 0) + 1;
   const prevHash: string = head?.hash ?? GENESIS_HASH;

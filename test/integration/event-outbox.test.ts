@@ -158,7 +158,8 @@ describe('contract events', () => {
       etaSeconds: 60,
       mode: 'auto',
       score: 1,
-      ranking: [{ bidId: 'not-a-uuid' } as Award['ranking'][number]],
+      // A lone surrogate: JSON text that Postgres' jsonb refuses, in the bids' scores written after the status.
+      ranking: [{ bidId, excludedBy: '\ud800' } as unknown as Award['ranking'][number]],
       awardedAt: new Date().toISOString(),
     };
     await expect(activities.recordAward(id, award, [])).rejects.toThrow(/SQLSTATE 22/);
