@@ -256,12 +256,19 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
     const reclaimIdleMs = Math.round(config.EVENT_RELAY_RECLAIM_SECONDS * 1000);
     let running = true;
     let lastReclaim = 0;
-    // A batch is acknowledged once, after all of it went out: an instance that dies mid-batch
-    // leaves the batch to be reclaimed and relayed again (at-least-once, deduped on event_id).
+    // What went out is acknowledged in one XACK after the batch (or after the entry that failed,
+    // which stays pending with the rest, to be reclaimed); an instance that dies mid-batch leaves
+    // the whole batch to be relayed again (at-least-once, deduped on event_id).
     const relayEntries = async (entries: [string, string[]][]) => {
-      if (entries.length === 0) return;
-      for (const entry of entries) await broadcast(parseEntry(entry));
-      await reader.xack(EVENTS_STREAM, GROUP, ...entries.map(([id]) => id));
+      const sent: string[] = [];
+      try {
+        for (const entry of entries) {
+          await broadcast(parseEntry(entry));
+          sent.push(entry[0]);
+        }
+      } finally {
+        if (sent.length) await reader.xack(EVENTS_STREAM, GROUP, ...sent);
+      }
     };
     // Entries another consumer took and never acknowledged, idle long enough that it is gone.
     const reclaim = async () => {

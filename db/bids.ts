@@ -54,7 +54,10 @@ async function store(db: Knex | Knex.Transaction, contractId: string, bids: read
   await db.raw(STORE_BIDS, { contractId, bids: JSON.stringify(rows), rooms: [rooms.contract(contractId)] });
 }
 
-/** Writes the bids in the caller's transaction (the award's, or the ending's). */
+/**
+ * Writes the bids in the caller's transaction (the award's, or the ending's): at most one per
+ * agent, as the workflow holds them (one statement cannot upsert a row twice).
+ */
 export async function storeBidsIn(trx: Knex.Transaction, contractId: string, bids: readonly BidView[]): Promise<void> {
   await store(trx, contractId, bids);
 }

@@ -30,6 +30,9 @@ export interface Appended {
  * `trx` ends: call this last in the transaction (after its row locks) and keep the transaction
  * short after it.
  */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const FACT_KEY = /^[A-Za-z0-9_./:-]{1,200}$/;
+
 export async function appendAudit(
   trx: Knex.Transaction,
   contractId: string,
@@ -42,6 +45,9 @@ export async function appendAudit(
   // so it sees the append of whoever held it before), which the simple query protocol allows
   // only without bind parameters: the values are quoted literals (pg's escapeLiteral).
   type Link = { seq: number; hash: string } | null;
+  // knex still rewrites `?` in a raw text without bindings, so the literals hold none: a uuid and
+  // a key of the shape every caller uses (`delivery/2`, `payment/<uuid>/captured`).
+  if (!UUID.test(contractId) || !FACT_KEY.test(factKey)) throw new Error(`audit append: bad contract id or fact key ${JSON.stringify([contractId, factKey])}`);
   const id = escapeLiteral(contractId);
   const results = (await trx.raw(
     `SELECT pg_advisory_xact_lock(hashtextextended(${escapeLiteral(`${AUDIT_TABLE}:${contractId}`)}, 0));

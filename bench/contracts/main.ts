@@ -279,8 +279,8 @@ interface Load {
 
 /** Requests per second with `connections` clients, each sending the next request on the answer. */
 async function load(url: string, headers: Record<string, string>, seconds: number, connections: number, server: 'api' | 'bare'): Promise<Load> {
-  const end = performance.now() + seconds * 1000;
   const before = snapshot(pids);
+  const end = performance.now() + seconds * 1000;
   let done = 0;
   await Promise.all(
     Array.from({ length: connections }, async () => {
