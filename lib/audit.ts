@@ -16,6 +16,10 @@ export interface Appended {
   appended: boolean;
 }
 
+// The shapes of the values an append quotes into its text (see appendAudit).
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const FACT_KEY = /^[A-Za-z0-9_./:-]{1,200}$/;
+
 /**
  * Appends one record to a contract's chain inside `trx`, the transaction that writes the fact.
  *
@@ -30,9 +34,6 @@ export interface Appended {
  * `trx` ends: call this last in the transaction (after its row locks) and keep the transaction
  * short after it.
  */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const FACT_KEY = /^[A-Za-z0-9_./:-]{1,200}$/;
-
 export async function appendAudit(
   trx: Knex.Transaction,
   contractId: string,
