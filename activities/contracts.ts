@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { storeBidsIn } from '../db/bids';
+import { storeBids } from '../db/bids';
 import { lockContract, transitionContract } from '../db/contract-transition';
 import { acceptanceRow } from '../domain/acceptance';
 import type { Award, BidView, ContractInput, DeliveryView, Review } from '../domain/contract-types';
@@ -113,7 +113,7 @@ export function createContractActivities({
      */
     async recordAward(contractId: string, award: Award, bids: BidView[]): Promise<ExecutionPlan | null> {
       return knex.transaction(async (trx) => {
-        await storeBidsIn(trx, contractId, bids);
+        await storeBids(trx, contractId, bids);
         await transitionContract(trx, contractId, 'AWARDED', { award });
         // Every bid won or lost, with its score from the ranking, in one statement.
         const scores = JSON.stringify(Object.fromEntries(award.ranking.map((r) => [r.bidId, r])));
@@ -162,7 +162,7 @@ export function createContractActivities({
       const { metric, bids = [] } = also;
       const changed = await knex.transaction(async (trx) => {
         const before = await lockContract(trx, contractId); // the contract's row first, as everywhere
-        await storeBidsIn(trx, contractId, bids);
+        await storeBids(trx, contractId, bids);
         if (metric) await recordAgentMetricIn(trx, metric);
         return transitionContract(trx, contractId, status, fields, { status: before });
       });

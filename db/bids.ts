@@ -37,7 +37,12 @@ announced AS (
   RETURNING id)
 SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM (SELECT 1 FROM announced LIMIT 1) one`;
 
-async function store(db: Knex | Knex.Transaction, contractId: string, bids: readonly BidView[]): Promise<void> {
+/**
+ * Writes bids in one statement: the API's confirmation of the one the workflow took, or, in the
+ * caller's transaction, every bid the award or the ending writes. At most one per agent, as the
+ * workflow holds them (one statement cannot upsert a row twice).
+ */
+export async function storeBids(db: Knex | Knex.Transaction, contractId: string, bids: readonly BidView[]): Promise<void> {
   if (bids.length === 0) return;
   const rows = bids.map(({ bidId, agentId, priceCents, etaSeconds, confidence, message, revision, submittedAt }, n) => ({
     n,
@@ -52,17 +57,4 @@ async function store(db: Knex | Knex.Transaction, contractId: string, bids: read
     payload: { contract_id: contractId, bid_id: bidId, agent_id: agentId, price_cents: priceCents, eta_seconds: etaSeconds, confidence, revision },
   }));
   await db.raw(STORE_BIDS, { contractId, bids: JSON.stringify(rows), rooms: [rooms.contract(contractId)] });
-}
-
-/**
- * Writes the bids in the caller's transaction (the award's, or the ending's): at most one per
- * agent, as the workflow holds them (one statement cannot upsert a row twice).
- */
-export async function storeBidsIn(trx: Knex.Transaction, contractId: string, bids: readonly BidView[]): Promise<void> {
-  await store(trx, contractId, bids);
-}
-
-/** The API's confirmation of one bid the workflow took: one statement. */
-export function storeBid(knex: Knex, contractId: string, bid: BidView): Promise<void> {
-  return store(knex, contractId, [bid]);
 }

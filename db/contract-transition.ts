@@ -50,11 +50,10 @@ export async function transitionContract(
   if (before === 'DELIVERED' && status === 'IN_PROGRESS') return false;
   const terminal = TERMINAL_STATUSES.includes(status);
   // An ending tells the agents that bid: who they are comes back with the update.
-  const bidders = () => trx.raw(`(SELECT coalesce(array_agg(b.agent_id::text ORDER BY b.created_at, b.id), '{}') FROM bids b WHERE b.contract_id = contracts.id) AS bidder_ids`);
   const [row] = await trx('contracts')
     .where({ id: contractId })
     .update({ status, ...columns(fields) })
-    .returning(terminal ? ['*', bidders()] : '*');
+    .returning(terminal ? ['*', trx.raw(BIDDER_IDS)] : '*');
   if (before === status) return false;
   await appendEvents(trx, contractId, impliedEvents(row));
   // The contract's end, in its audit chain (a later Stripe refund or dispute may follow it).
@@ -74,6 +73,8 @@ export async function transitionContract(
   }
   return true;
 }
+
+const BIDDER_IDS = `(SELECT coalesce(array_agg(b.agent_id::text ORDER BY b.created_at, b.id), '{}') FROM bids b WHERE b.contract_id = contracts.id) AS bidder_ids`;
 
 function columns(f: TransitionFields): Record<string, unknown> {
   const set: Record<string, unknown> = {};

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { storeBid } from '../../db/bids';
+import { storeBids } from '../../db/bids';
 import { missingCapabilities } from '../../domain/capabilities';
 import { deliver, submitBid } from '../../workflows/contract-messages';
 import { currentAgent } from '../auth';
@@ -81,7 +81,7 @@ export function meshRouter(deps: ApiDeps): Router {
     });
     // The workflow took the bid; its row is written before the answer, so GET shows every bid
     // answered. A retry of the same request (or Idempotency-Key) gets the same bid and writes it.
-    await storeBid(knex, contract.id, bid).catch((err: unknown) => {
+    await storeBids(knex, contract.id, [bid]).catch((err: unknown) => {
       deps.log.warn({ err, contract_id: contract.id }, 'bid taken but its row not written');
       throw unavailable('the contract took the bid but it could not be stored yet; send the same request again to confirm it');
     });

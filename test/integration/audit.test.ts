@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContractActivities } from '../../activities/contracts';
 import { createEscrowActivities } from '../../activities/escrow';
 import { createPaymentReversalActivities } from '../../activities/payment-reversals';
-import { storeBid } from '../../db/bids';
+import { storeBids } from '../../db/bids';
 import { GENESIS_HASH } from '../../domain/audit';
 import { appendAudit, loadChain, verifyAllChains } from '../../lib/audit';
 import { createStripe } from '../../lib/stripe';
@@ -224,7 +224,7 @@ describe('appending', () => {
     const at = new Date().toISOString();
     const bidView = { bidId: randomUUID(), agentId, priceCents: 0, etaSeconds: 60, confidence: 0.9, message: null, revision: 1, submittedAt: at };
     await twice(() => db.persistContract(input, at));
-    await storeBid(platform.deps.knex, id, bidView);
+    await storeBids(platform.deps.knex, id, [bidView]);
     await twice(() => db.recordAward(id, { bidId: bidView.bidId, agentId, priceCents: 0, etaSeconds: 60, mode: 'auto', score: 1, ranking: [], awardedAt: at }, [bidView]));
     await twice(() => db.recordDelivery(id, { deliveryId: randomUUID(), agentId, bidId: bidView.bidId, attempt: 1, output: { ok: true }, deliveredAt: at }, at));
     await twice(() => db.recordReview(id, 1, { decision: 'accepted', rating: 4, comment: null, reason: null, automatic: false, reviewedAt: at }));
