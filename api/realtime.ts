@@ -181,7 +181,13 @@ export async function attachRealtime(server: HttpServer, deps: ApiDeps) {
         socket.disconnect(true);
         throw err;
       }
-      socket.emit('ready', { rooms: [...socket.rooms].filter((r) => r !== socket.id) });
+      // Where this client stands in the stream, now that its rooms are joined: a client that has
+      // not had an event yet resumes from here, so what is published while it is away is replayed.
+      // Left out when the stream is empty, or Redis cannot say: connecting does not wait on it.
+      const resumeFrom = await deps.redis
+        .xrevrange(EVENTS_STREAM, '+', '-', 'COUNT', 1)
+        .then((entries) => entries[0]?.[0] ?? null, () => null);
+      socket.emit('ready', { rooms: [...socket.rooms].filter((r) => r !== socket.id), ...(resumeFrom && { last_event_id: resumeFrom }) });
     }),
   );
 

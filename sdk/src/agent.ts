@@ -91,6 +91,11 @@ export class HermesAgent {
     });
     this.socket = socket;
     for (const type of AGENT_EVENTS) socket.on(type, (e: { event_id: string }) => void this.dispatch(type, e));
+    // Before any event, resume from where the stream stood when this agent was first connected,
+    // so that what is published while it is away is replayed on its reconnect.
+    socket.on('ready', (r: { last_event_id?: string }) => {
+      if (!this.lastEventId && r?.last_event_id) this.lastEventId = r.last_event_id;
+    });
     // No id: a gap is news about the connection, not an event to dedupe or resume from.
     socket.on('events:gap', (e: AgentEvents['events:gap']) => void this.run('events:gap', e));
     // Only the first connection may fail the call: once connected, a refused reconnect (the
